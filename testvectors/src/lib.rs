@@ -1,0 +1,25 @@
+//! Conformance vectors and the checkers that reproduce them.
+//!
+//! The vector files live in `data/` (see its README for where each came from); this crate reads
+//! a file of a known format, recomputes every field with this project's implementation and
+//! reports each mismatch by case, step and field. The `bacap-chat conformance` command and the
+//! tests both use it.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod bacap_vectors;
+mod report;
+
+pub use report::{Mismatch, Report};
+
+/// The BACAP vector file of the Go reference, as shipped in `data/`.
+pub const BACAP_HPQC_JSON: &str = include_str!("../data/bacap-hpqc.json");
+
+/// Errors that stop a file from being checked at all.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file is not JSON of the expected shape.
+    #[error("not a vector file of this format: {0}")]
+    Format(#[from] serde_json::Error),
+}
