@@ -1,0 +1,1 @@
+//! BACAP streams: SingleMessage and AllOrNothingMessage over any [`crate::store::BoxStore`].
