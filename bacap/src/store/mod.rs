@@ -2,14 +2,22 @@
 //! Pigeonhole reply codes, the storage rules every implementation applies, and an in-memory
 //! implementation for tests.
 
+#[cfg(feature = "http")]
+mod http;
 mod memory;
 mod rules;
+#[cfg(feature = "store-suite")]
+pub mod suite;
+#[cfg(feature = "wire")]
+pub mod wire;
 
 use async_trait::async_trait;
 
 use crate::boxes::{BoxId, SealedBox};
 use crate::caps::WriteCap;
 
+#[cfg(feature = "http")]
+pub use http::{HttpStore, RetryPolicy};
 pub use memory::MemoryStore;
 pub use rules::{
     check_write, copy_key, plan_copy, BoxLookup, CopyFailure, WriteVerdict, MAX_COPY_STREAM_BOXES,
