@@ -9,12 +9,16 @@
 #![warn(missing_docs)]
 
 pub mod bacap_vectors;
+pub mod framing;
 mod report;
 
 pub use report::{Mismatch, Report};
 
 /// The BACAP vector file of the Go reference, as shipped in `data/`.
 pub const BACAP_HPQC_JSON: &str = include_str!("../data/bacap-hpqc.json");
+
+/// katzenqt's group chat vector file (CBOR messages, membership hashes, box framing).
+pub const KATZENQT_GROUPCHAT_JSON: &str = include_str!("../data/katzenqt-groupchat.json");
 
 /// Errors that stop a file from being checked at all.
 #[derive(Debug, thiserror::Error)]
