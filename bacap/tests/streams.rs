@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use bacap::store::{
-    BoxStore, CopyStatus, MemoryStore, ReadOutcome, ReplyCode, StoreError, WriteOutcome,
+    BoxStore, CopyFailure, CopyStatus, MemoryStore, ReadOutcome, ReplyCode, StoreError,
+    WriteOutcome,
 };
 use bacap::stream::framing::{self, INDIRECTION_LEN};
 use bacap::stream::{
@@ -135,6 +136,9 @@ struct Flaky {
     inner: MemoryStore,
     writes_left: AtomicUsize,
     copy_in_progress: AtomicBool,
+    /// Answer as a courier that lost its record of every copy command and finds the temporary
+    /// stream tombstoned (or otherwise unusable) when one is resubmitted.
+    forget_copies: AtomicBool,
     reads: AtomicUsize,
 }
 
@@ -144,6 +148,7 @@ impl Flaky {
             inner: MemoryStore::new(G),
             writes_left: AtomicUsize::new(usize::MAX),
             copy_in_progress: AtomicBool::new(false),
+            forget_copies: AtomicBool::new(false),
             reads: AtomicUsize::new(0),
         }
     }
@@ -167,11 +172,20 @@ impl BoxStore for Flaky {
         if self.copy_in_progress.load(Ordering::SeqCst) {
             return Ok(CopyStatus::InProgress);
         }
+        if self.forget_copies.load(Ordering::SeqCst) {
+            return Ok(CopyStatus::Failed(CopyFailure {
+                code: ReplyCode::Tombstone,
+                position: 0,
+            }));
+        }
         self.inner.copy(temp).await
     }
     async fn copy_status(&self, key: &[u8; 32]) -> Result<Option<CopyStatus>, StoreError> {
         if self.copy_in_progress.load(Ordering::SeqCst) {
             return Ok(Some(CopyStatus::InProgress));
+        }
+        if self.forget_copies.load(Ordering::SeqCst) {
+            return Ok(None);
         }
         self.inner.copy_status(key).await
     }
@@ -800,4 +814,111 @@ async fn many_streams_poll_in_one_read() {
 #[test]
 fn a_read_cap_is_136_bytes() {
     assert_eq!(INDIRECTION_LEN, 1 + READ_CAP_LEN);
+}
+
+#[tokio::test]
+async fn a_store_that_forgot_a_successful_copy_is_checked_by_reading() {
+    let store = Flaky::new();
+    let (writer, mut reader) = stream(120);
+    let op = writer.prepare(&mut rng(121), &[&message(6000, 8)]).unwrap();
+    let Outgoing::AllOrNothing(plan) = &op else {
+        panic!("6 kB is a long message");
+    };
+    let done = plan.execute(&store, CopyOptions::default()).await.unwrap();
+    store.forget_copies.store(true, Ordering::SeqCst);
+    assert_eq!(
+        plan.execute(&store, CopyOptions::default()).await.unwrap(),
+        done
+    );
+    // A plan that never ran gets the same answer but did not land: a failure.
+    let other = writer.prepare(&mut rng(122), &[&message(6000, 9)]).unwrap();
+    assert!(matches!(
+        other.execute(&store, CopyOptions::default()).await,
+        Err(StreamError::CopyFailed(_))
+    ));
+    assert_eq!(read_all(&mut reader, &store).await, vec![message(6000, 8)]);
+}
+
+#[test]
+fn the_writer_sends_exactly_the_framing_boxes() {
+    let (writer, _) = stream(130);
+    for len in [0usize, 100, 1555, 1556, 5000] {
+        let msg = message(len, 10);
+        let op = writer
+            .prepare(&mut rng(131), &[&msg[..len / 2], &msg[len / 2..]])
+            .unwrap();
+        let framed = framing::frame(&msg, G).unwrap();
+        match (&op, framed) {
+            (Outgoing::Single(m), framing::Framed::Single(b)) => assert_eq!(m.plaintext(), &b[..]),
+            (Outgoing::AllOrNothing(plan), framing::Framed::Chain(chain)) => {
+                let writes: Vec<_> = plan.writes().collect();
+                assert_eq!(writes.len(), 2);
+                let (sub, sub_is_destination) = writes[0];
+                let (main, main_is_destination) = writes[1];
+                assert!(!sub_is_destination && main_is_destination);
+                assert_eq!(sub.plaintexts, chain);
+                assert_eq!(sub.writer.ctx(), CTX);
+                assert_eq!(main.writer, *writer.writer());
+                assert_eq!(
+                    main.plaintexts,
+                    vec![framing::indirection(&sub.writer.cap().read_cap())]
+                );
+            }
+            (op, framed) => panic!("{len}: {op:?} vs {framed:?}"),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Whatever a peer writes, the reader returns messages or errors, never panics or hangs,
+    /// and reads the next good message afterwards.
+    #[test]
+    fn arbitrary_peer_boxes_never_break_the_reader(
+        boxes in prop::collection::vec(
+            (
+                prop_oneof![Just(b'F'), Just(b'C'), Just(b'I'), any::<u8>()],
+                prop::collection::vec(any::<u8>(), 0..300),
+                any::<bool>(),
+            ),
+            1..6,
+        ),
+        seed in any::<u64>(),
+    ) {
+        block_on(async {
+            let store = MemoryStore::new(G);
+            let (writer, reader) = stream(seed);
+            let mut reader = reader.with_limits(Limits {
+                max_message_len: 2000,
+                max_chain_boxes: 4,
+            });
+            let mut peer = Peer::new(&writer);
+            for (i, (prefix, body, pointer)) in boxes.iter().enumerate() {
+                let mut b = vec![*prefix];
+                b.extend_from_slice(body);
+                if *pointer {
+                    // A pointer to a substream of arbitrary boxes.
+                    let sub_seed = seed.wrapping_add(1 + i as u64);
+                    let chain: [&[u8]; 3] = [&b, b"Cx", &b[..b.len() / 2]];
+                    let (p, _) = Peer::substream(&store, sub_seed, &chain, &[]).await;
+                    peer.put(&store, &p).await;
+                } else {
+                    peer.put(&store, &b).await;
+                }
+            }
+            peer.put(&store, b"Flast").await;
+            let mut last = None;
+            for _ in 0..boxes.len() * 3 + 3 {
+                match reader.poll(&store).await {
+                    Ok(Some(m)) => last = Some(m.to_vec()),
+                    Ok(None) => break,
+                    Err(StreamError::Rejected(_)) => {}
+                    Err(StreamError::IncompleteChain { .. }) => reader.skip().unwrap(),
+                    Err(e) => panic!("unexpected {e:?}"),
+                }
+            }
+            assert_eq!(last.as_deref(), Some(&b"last"[..]));
+        });
+    }
 }

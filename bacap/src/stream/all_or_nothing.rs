@@ -25,7 +25,10 @@ use crate::caps::{WriteCap, WRITE_CAP_LEN};
 use crate::copystream::{self, BOX_HEADER_LEN, COPY_STREAM_CTX};
 use crate::geometry::Geometry;
 use crate::stateful::StatefulWriter;
-use crate::store::{copy_key, BoxStore, CopyStatus, WriteOutcome, MAX_COPY_STREAM_BOXES};
+use crate::store::{
+    copy_key, BoxStore, CopyStatus, ReadOutcome, ReplyCode, StoreError, WriteOutcome,
+    MAX_COPY_STREAM_BOXES,
+};
 
 use super::codec::{Decoder, Encoder};
 use super::error::StreamError;
@@ -295,6 +298,14 @@ impl AllOrNothingPlan {
             match status {
                 Some(CopyStatus::Succeeded) => return self.advanced_destinations(),
                 Some(CopyStatus::Failed(failure)) => {
+                    // A store that forgot a command it ran finds the temporary stream
+                    // tombstoned when it is resubmitted: check whether the writes landed.
+                    if failure.code == ReplyCode::Tombstone
+                        && failure.position == 0
+                        && self.landed(store).await?
+                    {
+                        return self.advanced_destinations();
+                    }
                     self.abandon(store).await;
                     return Err(StreamError::CopyFailed(failure));
                 }
@@ -331,6 +342,29 @@ impl AllOrNothingPlan {
             temp.advance()?;
         }
         Ok(())
+    }
+
+    /// Whether every box of the plan is stored, exactly as planned.
+    async fn landed<S: BoxStore + ?Sized>(&self, store: &S) -> Result<bool, StreamError> {
+        const BATCH: usize = 256;
+        let writes = self.sealed_writes()?;
+        for chunk in writes.chunks(BATCH) {
+            let ids: Vec<_> = chunk.iter().map(|w| w.box_id).collect();
+            let outcomes = store.read_many(&ids).await?;
+            if outcomes.len() != chunk.len() {
+                return Err(
+                    StoreError::Protocol("batch read answered a wrong count".into()).into(),
+                );
+            }
+            let all_there = chunk
+                .iter()
+                .zip(&outcomes)
+                .all(|(w, o)| matches!(o, ReadOutcome::Found(b) if b == w));
+            if !all_there {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Tombstones the temporary boxes of a failed copy, best effort.
