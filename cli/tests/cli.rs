@@ -1,0 +1,88 @@
+//! Runs the `bacap-chat` binary as a user would.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn bacap_chat(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bacap-chat"))
+        .args(args)
+        .output()
+        .expect("run bacap-chat")
+}
+
+fn vector_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testvectors/data/bacap-hpqc.json")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn conformance_bacap_reproduces_the_reference_file() {
+    let out = bacap_chat(&["conformance", "bacap", vector_file().to_str().unwrap()]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "39/39 bacap vectors reproduced");
+}
+
+#[test]
+fn conformance_bacap_names_a_mismatch_and_fails() {
+    let json = std::fs::read_to_string(vector_file()).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let sig = v["cases"][2]["steps"][3]["signature"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let flipped = format!(
+        "{}{}",
+        if sig.starts_with('0') { "1" } else { "0" },
+        &sig[1..]
+    );
+    v["cases"][2]["steps"][3]["signature"] = serde_json::Value::String(flipped);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tampered.json");
+    std::fs::write(&path, v.to_string()).unwrap();
+
+    let out = bacap_chat(&["conformance", "bacap", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout).trim(), "38/39 bacap vectors reproduced");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("case \"public-2\", steps[3], field signature"),
+        "{err}"
+    );
+}
+
+#[test]
+fn conformance_reports_unreadable_and_malformed_files_in_one_line() {
+    let out = bacap_chat(&["conformance", "bacap", "/nonexistent/vectors.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("bacap-chat: cannot read /nonexistent/vectors.json"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("garbage.json");
+    std::fs::write(&path, "{\"cases\": [1, 2").unwrap();
+    let out = bacap_chat(&["conformance", "bacap", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("is not a BACAP vector file"));
+    assert!(!text(&out.stderr).contains("panicked"));
+}
+
+#[test]
+fn demo_round_trips_every_message() {
+    let out = bacap_chat(&["demo", "--messages", "4"]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for i in 1..=4 {
+        assert!(
+            stdout.contains(&format!("-> \"message {i} of 4\"")),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.contains("all 4 messages arrived intact and in order"));
+}
