@@ -13,6 +13,28 @@
 //!
 //! [`StreamWriter`] sends and keeps its writer's state in step; [`Outgoing`] is a prepared send
 //! that can be persisted and resumed; [`StreamReader`] yields whole messages.
+//!
+//! ```
+//! use bacap::store::MemoryStore;
+//! use bacap::stream::{StreamReader, StreamWriter};
+//! use bacap::{Geometry, StatefulWriter, WriteCap};
+//! use rand_core::OsRng;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let store = MemoryStore::new(Geometry::default());
+//! let cap = WriteCap::generate(&mut OsRng);
+//! let mut reader = StreamReader::new(cap.read_cap(), b"my-app");
+//! let mut writer = StreamWriter::new(StatefulWriter::new(cap, b"my-app"), Geometry::default());
+//!
+//! writer.send(&store, &mut OsRng, b"short").await?;
+//! writer.send(&store, &mut OsRng, &vec![7u8; 100_000]).await?; // a substream chain
+//!
+//! assert_eq!(reader.poll(&store).await?.as_deref().map(|m| &m[..]), Some(&b"short"[..]));
+//! assert_eq!(reader.poll(&store).await?.map(|m| m.len()), Some(100_000));
+//! assert_eq!(reader.poll(&store).await?, None); // nothing new yet
+//! # Ok::<(), bacap::stream::StreamError>(())
+//! # }).unwrap();
+//! ```
 
 mod all_or_nothing;
 mod codec;
