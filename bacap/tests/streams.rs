@@ -922,3 +922,15 @@ proptest! {
         });
     }
 }
+
+#[test]
+fn stream_futures_can_move_between_threads() {
+    fn assert_send<T: Send>(_: &T) {}
+    let store = MemoryStore::new(G);
+    let (mut writer, mut reader) = stream(140);
+    let mut r = rng(141);
+    let op = writer.prepare(&mut r, &[b"x"]).unwrap();
+    assert_send(&op.execute(&store, CopyOptions::default()));
+    assert_send(&reader.poll(&store));
+    assert_send(&writer.send(&store, &mut r, b"y"));
+}
