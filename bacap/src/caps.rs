@@ -1,6 +1,7 @@
 //! WriteCap and ReadCap: the capabilities to write and to read a BACAP stream.
 
 use core::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
@@ -136,32 +137,26 @@ impl WriteCap {
         ReadCap::from_parts(self.root_public, point, self.first_index.clone())
     }
 
-    fn blinded_secret(
-        &self,
-        index: &MessageBoxIndex,
-        ctx: &[u8],
-    ) -> (Scalar, BoxId, Zeroizing<[u8; 32]>) {
-        let keys = index.box_keys(ctx);
-        let s = keys.blinding_factor * self.root_secret;
-        let box_id = BoxId((&s * ED25519_BASEPOINT_TABLE).compress().to_bytes());
-        (s, box_id, keys.encryption_key.clone())
+    /// The blinded secret scalar `s = factor(K_ctx) * a` of a box, and its box ID `s * G`.
+    fn blinded_secret(&self, index: &MessageBoxIndex, ctx: &[u8]) -> (Zeroizing<Scalar>, BoxId) {
+        let s = Zeroizing::new(*index.blinding_factor(ctx) * self.root_secret);
+        let box_id = BoxId((&*s * ED25519_BASEPOINT_TABLE).compress().to_bytes());
+        (s, box_id)
     }
 
     /// The box ID of `index` in context `ctx`.
     pub fn box_id(&self, index: &MessageBoxIndex, ctx: &[u8]) -> BoxId {
-        let (mut s, box_id, _) = self.blinded_secret(index, ctx);
-        s.zeroize();
-        box_id
+        self.blinded_secret(index, ctx).1
     }
 
     /// Encrypts `plaintext` into the box at `index` in context `ctx` and signs the ciphertext.
     ///
     /// Deterministic: the same cap, index, context and plaintext always give the same box.
     pub fn seal(&self, index: &MessageBoxIndex, ctx: &[u8], plaintext: &[u8]) -> SealedBox {
-        let (mut s, box_id, key) = self.blinded_secret(index, ctx);
+        let (s, box_id) = self.blinded_secret(index, ctx);
+        let key = index.encryption_key(ctx);
         let payload = aead::seal(&key, &box_id.0[..16], &box_id.0, plaintext);
         let signature = sign(&s, &box_id, &payload);
-        s.zeroize();
         SealedBox {
             box_id,
             signature,
@@ -171,9 +166,8 @@ impl WriteCap {
 
     /// The tombstone of the box at `index` in context `ctx`: the empty payload, signed.
     pub fn tombstone(&self, index: &MessageBoxIndex, ctx: &[u8]) -> SealedBox {
-        let (mut s, box_id, _) = self.blinded_secret(index, ctx);
+        let (s, box_id) = self.blinded_secret(index, ctx);
         let signature = sign(&s, &box_id, &[]);
-        s.zeroize();
         SealedBox {
             box_id,
             signature,
@@ -195,16 +189,28 @@ impl fmt::Debug for WriteCap {
 ///
 /// Encoding (136 bytes): `root public key (32) || first MessageBoxIndex (104)`.
 ///
-/// Deriving a box ID multiplies the root public key by a per-box scalar. The first derivation
-/// builds a precomputed multiplication table for the root key, shared by clones of the cap,
-/// which makes every later derivation several times cheaper than a generic variable-base
-/// multiplication.
+/// Deriving a box ID multiplies the root public key by a per-box scalar. A cap that has derived
+/// [`TABLE_AFTER_DERIVATIONS`] box IDs builds a precomputed multiplication table for its root
+/// key, shared by its clones, which makes every later derivation about three times cheaper than
+/// a generic variable-base multiplication. Building the table costs about as much as thirty such
+/// multiplications, so a cap used only a few times (a short-lived process polling once) never
+/// pays for it, and a busy one pays at most twice the best possible cost.
 #[derive(Clone)]
 pub struct ReadCap {
     root_public: [u8; 32],
     root_point: EdwardsPoint,
     first_index: MessageBoxIndex,
-    table: OnceLock<Arc<EdwardsBasepointTable>>,
+    cache: Arc<RootKeyCache>,
+}
+
+/// How many box IDs a ReadCap derives by generic multiplication before building its table.
+pub const TABLE_AFTER_DERIVATIONS: u32 = 32;
+
+/// Per-cap multiplication work, shared by the clones of one ReadCap.
+#[derive(Default)]
+struct RootKeyCache {
+    derivations: AtomicU32,
+    table: OnceLock<EdwardsBasepointTable>,
 }
 
 impl PartialEq for ReadCap {
@@ -224,7 +230,7 @@ impl ReadCap {
             root_public,
             root_point,
             first_index,
-            table: OnceLock::new(),
+            cache: Arc::default(),
         }
     }
 
@@ -264,14 +270,32 @@ impl ReadCap {
         &self.root_public
     }
 
-    fn table(&self) -> &EdwardsBasepointTable {
-        self.table
-            .get_or_init(|| Arc::new(EdwardsBasepointTable::create(&self.root_point)))
+    /// `factor * root public key`, through the cap's table once it is worth building.
+    fn blind(&self, factor: &Scalar) -> EdwardsPoint {
+        if let Some(table) = self.cache.table.get() {
+            return table * factor;
+        }
+        if self.cache.derivations.fetch_add(1, Ordering::Relaxed) < TABLE_AFTER_DERIVATIONS {
+            return self.root_point * factor;
+        }
+        self.cache
+            .table
+            .get_or_init(|| EdwardsBasepointTable::create(&self.root_point))
+            * factor
+    }
+
+    /// Whether this cap (or a clone) has built its multiplication table.
+    pub fn has_table(&self) -> bool {
+        self.cache.table.get().is_some()
     }
 
     /// The box ID of `index` in context `ctx`: `factor(K_ctx) * root public key`.
     pub fn box_id(&self, index: &MessageBoxIndex, ctx: &[u8]) -> BoxId {
-        self.box_id_and_key(index, ctx).0
+        BoxId(
+            self.blind(&index.blinding_factor(ctx))
+                .compress()
+                .to_bytes(),
+        )
     }
 
     /// The box ID and the AEAD key of `index` in context `ctx`.
@@ -280,9 +304,7 @@ impl ReadCap {
         index: &MessageBoxIndex,
         ctx: &[u8],
     ) -> (BoxId, Zeroizing<[u8; 32]>) {
-        let keys = index.box_keys(ctx);
-        let box_id = BoxId((self.table() * &keys.blinding_factor).compress().to_bytes());
-        (box_id, keys.encryption_key.clone())
+        (self.box_id(index, ctx), index.encryption_key(ctx))
     }
 
     /// Verifies and decrypts `sealed`, which must be the box at `index` in context `ctx`.

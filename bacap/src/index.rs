@@ -24,20 +24,6 @@ pub struct MessageBoxIndex {
     kdf_state: [u8; 32],
 }
 
-/// The keys of one box: an index combined with a context.
-pub(crate) struct BoxKeys {
-    /// `factor(K_ctx)`, the scalar that blinds the root key into the box ID.
-    pub blinding_factor: Scalar,
-    /// `E_ctx`, the AEAD key of the box.
-    pub encryption_key: Zeroizing<[u8; 32]>,
-}
-
-impl Drop for BoxKeys {
-    fn drop(&mut self) {
-        self.blinding_factor.zeroize();
-    }
-}
-
 /// Ed25519 clamping of a 32-byte little-endian scalar.
 pub(crate) fn clamp(mut b: [u8; 32]) -> [u8; 32] {
     b[0] &= 248;
@@ -136,20 +122,19 @@ impl MessageBoxIndex {
         Ok(index)
     }
 
-    /// Derives the keys of the box at this index for context `ctx`.
-    ///
-    /// `K_ctx = KDF(K, ctx, "", 32)`, `E_ctx = KDF(E, ctx, "", 32)`, and the blinding factor is
-    /// `clamp(SHA-512/256(K_ctx)) mod L`.
-    pub(crate) fn box_keys(&self, ctx: &[u8]) -> BoxKeys {
+    /// The blinding factor of the box at this index in context `ctx`:
+    /// `clamp(SHA-512/256(K_ctx)) mod L` with `K_ctx = KDF(K, ctx, "", 32)`.
+    pub(crate) fn blinding_factor(&self, ctx: &[u8]) -> Zeroizing<Scalar> {
         let k_ctx = kdf::<32>(&self.blinding_key, ctx, &[]);
-        let encryption_key = kdf::<32>(&self.encryption_key, ctx, &[]);
         let mut digest: [u8; 32] = Sha512_256::digest(k_ctx.as_ref()).into();
-        let blinding_factor = Scalar::from_bytes_mod_order(clamp(digest));
+        let factor = Zeroizing::new(Scalar::from_bytes_mod_order(clamp(digest)));
         digest.zeroize();
-        BoxKeys {
-            blinding_factor,
-            encryption_key,
-        }
+        factor
+    }
+
+    /// The AEAD key of the box at this index in context `ctx`: `E_ctx = KDF(E, ctx, "", 32)`.
+    pub(crate) fn encryption_key(&self, ctx: &[u8]) -> Zeroizing<[u8; 32]> {
+        kdf::<32>(&self.encryption_key, ctx, &[])
     }
 }
 

@@ -41,7 +41,7 @@ pub mod stream;
 
 pub use blinding::verify;
 pub use boxes::{BoxId, Opened, SealedBox, Signature, BOX_ID_LEN, SIGNATURE_LEN};
-pub use caps::{ReadCap, WriteCap, READ_CAP_LEN, WRITE_CAP_LEN};
+pub use caps::{ReadCap, WriteCap, READ_CAP_LEN, TABLE_AFTER_DERIVATIONS, WRITE_CAP_LEN};
 pub use error::{Error, Result};
 pub use geometry::Geometry;
 pub use index::{MessageBoxIndex, MESSAGE_BOX_INDEX_LEN};

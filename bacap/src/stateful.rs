@@ -209,6 +209,14 @@ impl StatefulReader {
         Ok(opened)
     }
 
+    /// Moves past the expected box without reading it (for a box that keeps failing
+    /// verification and that the caller chose to give up on).
+    pub fn skip(&mut self) -> Result<()> {
+        let following = self.next.next()?;
+        *self = Self::at(self.cap.clone(), following, std::mem::take(&mut self.ctx));
+        Ok(())
+    }
+
     /// The persistent form: `version || read cap || next index || ctx`. Secret.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         join_state(self.cap.to_bytes().as_ref(), &self.next, &self.ctx)

@@ -2,7 +2,7 @@
 
 use bacap::{
     Error, MessageBoxIndex, Opened, ReadCap, SealedBox, Signature, StatefulReader, StatefulWriter,
-    WriteCap, READ_CAP_LEN, WRITE_CAP_LEN,
+    WriteCap, READ_CAP_LEN, TABLE_AFTER_DERIVATIONS, WRITE_CAP_LEN,
 };
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -288,4 +288,41 @@ fn debug_output_never_shows_secrets() {
         assert!(!s.contains("seed"), "{s}");
         assert!(!s.contains("encryption_key"), "{s}");
     }
+}
+
+#[test]
+fn read_cap_builds_its_table_only_once_busy_and_ids_agree_either_way() {
+    let w = cap(13);
+    let r = ReadCap::from_bytes(w.read_cap().to_bytes().as_ref()).unwrap();
+    let clone = r.clone();
+    let mut index = w.first_index().clone();
+    for i in 0..TABLE_AFTER_DERIVATIONS + 5 {
+        assert_eq!(r.has_table(), i > TABLE_AFTER_DERIVATIONS, "derivation {i}");
+        assert_eq!(
+            r.box_id(&index, b"c"),
+            w.box_id(&index, b"c"),
+            "derivation {i}"
+        );
+        index = index.next().unwrap();
+    }
+    assert!(clone.has_table(), "clones share the table");
+}
+
+#[test]
+fn stateful_reader_can_skip_a_box() {
+    let w = cap(14);
+    let mut writer = StatefulWriter::new(w.clone(), b"s");
+    let mut reader = StatefulReader::new(w.read_cap(), b"s");
+    writer.advance().unwrap();
+    let second = writer.prepare_next(b"second");
+    reader.skip().unwrap();
+    assert_eq!(reader.next_box_id(), second.box_id);
+    assert_eq!(reader.ctx(), b"s");
+    assert_eq!(
+        reader
+            .decrypt_next(&second.signature, &second.payload)
+            .unwrap()
+            .plaintext(),
+        b"second"
+    );
 }

@@ -208,15 +208,7 @@ impl StreamReader {
             self.main = chain.after_pointer;
             return Ok(());
         }
-        // A reader one index further, through the reader's own persistent form:
-        // `version || read cap || index || ctx`.
-        let bytes = self.main.to_bytes();
-        let next = self.main.next_index().next()?;
-        let mut moved = Encoder::new(bytes[0]);
-        moved.raw(self.main.cap().to_bytes().as_ref());
-        moved.raw(next.to_bytes().as_ref());
-        moved.raw(self.main.ctx());
-        self.main = StatefulReader::from_bytes(&moved.finish())?;
+        self.main.skip()?;
         Ok(())
     }
 
