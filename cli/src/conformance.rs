@@ -15,18 +15,31 @@ pub enum Kind {
         /// The vector file.
         file: PathBuf,
     },
+    /// A group chat vector file in the format of katzenqt's output (katzenqt-groupchat.json):
+    /// messages, membership hashes and box framing.
+    Groupchat {
+        /// The vector file.
+        file: PathBuf,
+    },
 }
 
+/// A vector file checker.
+type Checker = fn(&str) -> Result<Report, testvectors::LoadError>;
+
 pub fn run(kind: Kind) -> anyhow::Result<ExitCode> {
-    match kind {
-        Kind::Bacap { file } => {
-            let json = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let report = testvectors::bacap_vectors::check_json(&json)
-                .with_context(|| format!("{} is not a BACAP vector file", file.display()))?;
-            Ok(print_report(&report, "bacap"))
-        }
-    }
+    let (file, kind_name, check): (PathBuf, &str, Checker) = match kind {
+        Kind::Bacap { file } => (file, "bacap", testvectors::bacap_vectors::check_json),
+        Kind::Groupchat { file } => (
+            file,
+            "groupchat",
+            testvectors::groupchat_vectors::check_json,
+        ),
+    };
+    let json = std::fs::read_to_string(&file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    let report = check(&json)
+        .with_context(|| format!("{} is not a {kind_name} vector file", file.display()))?;
+    Ok(print_report(&report, kind_name))
 }
 
 fn print_report(report: &Report, kind: &str) -> ExitCode {

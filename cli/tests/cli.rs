@@ -14,6 +14,10 @@ fn vector_file() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testvectors/data/bacap-hpqc.json")
 }
 
+fn groupchat_vector_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testvectors/data/katzenqt-groupchat.json")
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -69,7 +73,7 @@ fn conformance_reports_unreadable_and_malformed_files_in_one_line() {
     std::fs::write(&path, "{\"cases\": [1, 2").unwrap();
     let out = bacap_chat(&["conformance", "bacap", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("is not a BACAP vector file"));
+    assert!(text(&out.stderr).contains("is not a bacap vector file"));
     assert!(!text(&out.stderr).contains("panicked"));
 }
 
@@ -85,4 +89,37 @@ fn demo_round_trips_every_message() {
         );
     }
     assert!(stdout.contains("all 4 messages arrived intact and in order"));
+}
+
+#[test]
+fn conformance_groupchat_reproduces_katzenqt_and_names_a_mismatch() {
+    let out = bacap_chat(&[
+        "conformance",
+        "groupchat",
+        groupchat_vector_file().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "13/13 groupchat vectors reproduced"
+    );
+
+    let json = std::fs::read_to_string(groupchat_vector_file()).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    v["cases"][2]["text"] = serde_json::Value::String("hello grouq".into());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tampered.json");
+    std::fs::write(&path, v.to_string()).unwrap();
+    let out = bacap_chat(&["conformance", "groupchat", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "12/13 groupchat vectors reproduced"
+    );
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("case \"cases[2] text\", message, field text"),
+        "{err}"
+    );
+    assert!(err.contains("field cbor"), "{err}");
 }

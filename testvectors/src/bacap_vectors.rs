@@ -14,6 +14,7 @@
 use bacap::{MessageBoxIndex, Opened, ReadCap, SealedBox, Signature, WriteCap};
 use serde::Deserialize;
 
+use crate::report::Check;
 use crate::{LoadError, Mismatch, Report};
 
 /// A whole vector file.
@@ -90,55 +91,6 @@ pub struct Advance {
     pub ctx: String,
     /// The box ID of the resulting index in `ctx`.
     pub box_id_for_ctx: String,
-}
-
-/// Collects the mismatches of one vector.
-struct Check<'a> {
-    case: &'a str,
-    step: String,
-    mismatches: Vec<Mismatch>,
-}
-
-impl<'a> Check<'a> {
-    fn new(case: &'a str, step: impl Into<String>) -> Self {
-        Self {
-            case,
-            step: step.into(),
-            mismatches: Vec::new(),
-        }
-    }
-
-    fn fail(&mut self, field: &str, expected: impl Into<String>, got: impl Into<String>) {
-        self.mismatches.push(Mismatch {
-            case: self.case.to_string(),
-            step: self.step.clone(),
-            field: field.to_string(),
-            expected: expected.into(),
-            got: got.into(),
-        });
-    }
-
-    fn hex(&mut self, field: &str, value: &str) -> Option<Vec<u8>> {
-        match hex::decode(value) {
-            Ok(bytes) => Some(bytes),
-            Err(e) => {
-                self.fail(field, "a hex string", format!("invalid hex ({e})"));
-                None
-            }
-        }
-    }
-
-    fn bytes(&mut self, field: &str, expected: &[u8], got: &[u8]) {
-        if expected != got {
-            self.fail(field, hex::encode(expected), hex::encode(got));
-        }
-    }
-
-    fn counter(&mut self, field: &str, expected: u64, got: u64) {
-        if expected != got {
-            self.fail(field, expected.to_string(), got.to_string());
-        }
-    }
 }
 
 /// Parses a vector file and checks every case; see [`check_file`].

@@ -10,6 +10,7 @@
 
 pub mod bacap_vectors;
 pub mod framing;
+pub mod groupchat_vectors;
 mod report;
 
 pub use report::{Mismatch, Report};

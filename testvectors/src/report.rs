@@ -53,3 +53,57 @@ impl Report {
         self.mismatches.extend(mismatches);
     }
 }
+
+/// Collects the mismatches of one vector.
+pub(crate) struct Check<'a> {
+    pub(crate) case: &'a str,
+    pub(crate) step: String,
+    pub(crate) mismatches: Vec<Mismatch>,
+}
+
+impl<'a> Check<'a> {
+    pub(crate) fn new(case: &'a str, step: impl Into<String>) -> Self {
+        Self {
+            case,
+            step: step.into(),
+            mismatches: Vec::new(),
+        }
+    }
+
+    pub(crate) fn fail(
+        &mut self,
+        field: &str,
+        expected: impl Into<String>,
+        got: impl Into<String>,
+    ) {
+        self.mismatches.push(Mismatch {
+            case: self.case.to_string(),
+            step: self.step.clone(),
+            field: field.to_string(),
+            expected: expected.into(),
+            got: got.into(),
+        });
+    }
+
+    pub(crate) fn hex(&mut self, field: &str, value: &str) -> Option<Vec<u8>> {
+        match hex::decode(value) {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                self.fail(field, "a hex string", format!("invalid hex ({e})"));
+                None
+            }
+        }
+    }
+
+    pub(crate) fn bytes(&mut self, field: &str, expected: &[u8], got: &[u8]) {
+        if expected != got {
+            self.fail(field, hex::encode(expected), hex::encode(got));
+        }
+    }
+
+    pub(crate) fn counter(&mut self, field: &str, expected: u64, got: u64) {
+        if expected != got {
+            self.fail(field, expected.to_string(), got.to_string());
+        }
+    }
+}

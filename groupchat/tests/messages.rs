@@ -1,0 +1,264 @@
+//! Messages: round trips, katzenqt's decoding rules, membership hashes and hostile input.
+
+use bacap::WriteCap;
+use groupchat::display_name::DisplayName;
+use groupchat::membership::MembershipHash;
+use groupchat::messages::{
+    msg_type, Body, DecodeError, FileType, FileUpload, GroupChatMessage, PleaseAdd, ReplyWho,
+};
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+fn member(seed: u64, name: &str) -> PleaseAdd {
+    let cap = WriteCap::generate(&mut ChaCha20Rng::seed_from_u64(seed));
+    PleaseAdd::new(DisplayName::new(name).unwrap(), &cap.read_cap())
+}
+
+fn cbor(value: ciborium::Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    ciborium::into_writer(&value, &mut out).unwrap();
+    out
+}
+
+fn map(entries: Vec<(&str, ciborium::Value)>) -> ciborium::Value {
+    ciborium::Value::Map(entries.into_iter().map(|(k, v)| (k.into(), v)).collect())
+}
+
+#[test]
+fn every_body_round_trips_and_the_cap_parses() {
+    let alice = member(1, "alice");
+    assert_eq!(
+        alice.read_cap().unwrap().to_bytes().as_ref(),
+        alice.read_cap.as_bytes()
+    );
+    let hash = MembershipHash::of(&[alice.clone(), member(2, "bob")]);
+    for body in [
+        Body::Text("hi 👋".into()),
+        Body::Text(String::new()),
+        Body::Introduction(member(3, "carol")),
+        Body::FileUpload(FileUpload {
+            payload: vec![1, 2, 3],
+            filetype: FileType::Sound,
+            basename: "a.opus".into(),
+        }),
+        Body::Who("?".into()),
+        Body::ReplyWho("list".into()),
+    ] {
+        let m = GroupChatMessage::new(hash, body);
+        assert_eq!(GroupChatMessage::from_cbor(&m.to_cbor()).unwrap(), m);
+    }
+    assert_eq!(PleaseAdd::from_cbor(&alice.to_cbor()).unwrap(), alice);
+    let rw = ReplyWho {
+        please_adds: vec![alice, member(2, "bob")],
+    };
+    assert_eq!(ReplyWho::from_cbor(&rw.to_cbor()).unwrap(), rw);
+}
+
+#[test]
+fn membership_hash_ignores_order_and_duplicates_but_not_members() {
+    let (a, b, c) = (member(1, "a"), member(2, "b"), member(3, "c"));
+    let h = MembershipHash::of(&[a.clone(), b.clone(), c.clone()]);
+    assert_eq!(h, MembershipHash::of(&[c.clone(), a.clone(), b.clone()]));
+    assert_eq!(
+        h,
+        MembershipHash::of(&[b.clone(), c.clone(), a.clone(), b.clone()])
+    );
+    assert_ne!(h, MembershipHash::of(&[a.clone(), b.clone()]));
+    let renamed = PleaseAdd {
+        display_name: DisplayName::new("A").unwrap(),
+        ..a.clone()
+    };
+    assert_ne!(h, MembershipHash::of(&[renamed, b, c]));
+}
+
+#[test]
+fn missing_msg_type_is_inferred_from_the_field_present() {
+    let hash = ciborium::Value::Bytes(vec![7; 32]);
+    let intro = member(4, "dave");
+    let introduction = ciborium::Value::Map(vec![
+        ("display_name".into(), "dave".into()),
+        (
+            "read_cap".into(),
+            ciborium::Value::Bytes(intro.read_cap.as_bytes().to_vec()),
+        ),
+    ]);
+    let m = GroupChatMessage::from_cbor(&cbor(map(vec![
+        ("version", 0.into()),
+        ("membership_hash", hash.clone()),
+        ("introduction", introduction),
+    ])))
+    .unwrap();
+    assert_eq!(m.body, Body::Introduction(intro));
+    let m = GroupChatMessage::from_cbor(&cbor(map(vec![
+        ("version", 0.into()),
+        ("membership_hash", hash.clone()),
+    ])))
+    .unwrap();
+    assert_eq!(m.body, Body::Text(String::new()), "defaults to TEXT");
+    let m = GroupChatMessage::from_cbor(&cbor(map(vec![
+        ("version", 0.into()),
+        ("membership_hash", hash),
+        ("who", "x".into()),
+    ])))
+    .unwrap();
+    assert_eq!(m.body.msg_type(), msg_type::WHO);
+}
+
+#[test]
+fn bad_input_is_an_error_never_a_panic() {
+    let hash = ciborium::Value::Bytes(vec![7; 32]);
+    let text = |extra: Vec<(&str, ciborium::Value)>| {
+        let mut entries = vec![("version", 0.into()), ("membership_hash", hash.clone())];
+        entries.extend(extra);
+        GroupChatMessage::from_cbor(&cbor(map(entries)))
+    };
+    assert!(matches!(
+        GroupChatMessage::from_cbor(b"\xff\x00garbage"),
+        Err(DecodeError::Malformed(_))
+    ));
+    assert!(matches!(
+        GroupChatMessage::from_cbor(&[]),
+        Err(DecodeError::Malformed(_))
+    ));
+    assert_eq!(
+        text(vec![("msg_type", 7.into()), ("text", "t".into())]).unwrap_err(),
+        DecodeError::UnknownType(7)
+    );
+    assert!(
+        matches!(
+            text(vec![("msg_type", 0.into())]),
+            Err(DecodeError::Malformed(_))
+        ),
+        "TEXT without text"
+    );
+    assert!(
+        matches!(
+            text(vec![("msg_type", 2.into())]),
+            Err(DecodeError::Malformed(_))
+        ),
+        "FILE_UPLOAD without file"
+    );
+    let short = GroupChatMessage::from_cbor(&cbor(map(vec![
+        ("version", 0.into()),
+        ("membership_hash", ciborium::Value::Bytes(vec![1; 31])),
+    ])));
+    assert!(matches!(
+        short,
+        Err(DecodeError::BadLength {
+            field: "membership_hash",
+            got: 31,
+            ..
+        })
+    ));
+    let v1 = GroupChatMessage::from_cbor(&cbor(map(vec![
+        ("version", 1.into()),
+        ("membership_hash", hash.clone()),
+    ])));
+    assert_eq!(v1.unwrap_err(), DecodeError::UnknownVersion(1));
+
+    let bad_cap = PleaseAdd::from_cbor(&cbor(map(vec![
+        ("display_name", "x".into()),
+        ("read_cap", ciborium::Value::Bytes(vec![0; 135])),
+    ])));
+    assert!(matches!(
+        bad_cap,
+        Err(DecodeError::BadLength {
+            field: "read_cap",
+            got: 135,
+            ..
+        })
+    ));
+    let bad_name = PleaseAdd::from_cbor(&cbor(map(vec![
+        ("display_name", "a\u{7}".into()),
+        ("read_cap", ciborium::Value::Bytes(vec![0; 136])),
+    ])));
+    assert!(matches!(bad_name, Err(DecodeError::DisplayName(_))));
+    // Decodes by length, but the root key is no point: refused only when the cap is used.
+    let no_point = PleaseAdd::from_cbor(&cbor(map(vec![
+        ("display_name", "x".into()),
+        ("read_cap", ciborium::Value::Bytes(vec![0xff; 136])),
+    ])))
+    .unwrap();
+    assert!(no_point.read_cap().is_err());
+    let bad_type = text(vec![(
+        "file_upload",
+        map(vec![
+            ("payload", ciborium::Value::Bytes(vec![])),
+            ("filetype", "video".into()),
+            ("basename", "x".into()),
+        ]),
+    )]);
+    assert!(matches!(bad_type, Err(DecodeError::Malformed(_))));
+
+    // A byte string claiming 2^62 bytes in a 20-byte message.
+    let mut lying = vec![0xa2, 0x67];
+    lying.extend_from_slice(b"version");
+    lying.push(0x00);
+    lying.push(0x6f);
+    lying.extend_from_slice(b"membership_hash");
+    lying.extend_from_slice(&[0x5b, 0x40, 0, 0, 0, 0, 0, 0, 0]);
+    assert!(matches!(
+        GroupChatMessage::from_cbor(&lying),
+        Err(DecodeError::Malformed(_))
+    ));
+    // Trailing bytes after one message.
+    let mut trailing =
+        GroupChatMessage::new(MembershipHash([0; 32]), Body::Text("x".into())).to_cbor();
+    trailing.push(0);
+    assert!(matches!(
+        GroupChatMessage::from_cbor(&trailing),
+        Err(DecodeError::Malformed(_))
+    ));
+}
+
+#[test]
+fn a_box_of_several_messages_decodes_each_and_survives_an_unknown_one() {
+    let hash = MembershipHash([9; 32]);
+    let first = GroupChatMessage::new(hash, Body::Text("one".into()));
+    let third = GroupChatMessage::new(hash, Body::Text("three".into()));
+    let mut bytes = first.to_cbor();
+    bytes.extend(cbor(map(vec![
+        ("version", 0.into()),
+        ("membership_hash", ciborium::Value::Bytes(vec![9; 32])),
+        ("msg_type", 5.into()),
+    ])));
+    bytes.extend(third.to_cbor());
+    let decoded = GroupChatMessage::decode_sequence(&bytes);
+    assert_eq!(decoded.len(), 3);
+    assert_eq!(decoded[0].as_ref().unwrap(), &first);
+    assert_eq!(
+        decoded[1].as_ref().unwrap_err(),
+        &DecodeError::UnknownType(5)
+    );
+    assert_eq!(decoded[2].as_ref().unwrap(), &third);
+
+    bytes.extend_from_slice(&[0xff, 0xff]);
+    let decoded = GroupChatMessage::decode_sequence(&bytes);
+    assert_eq!(decoded.len(), 4);
+    assert!(decoded[3].is_err());
+}
+
+#[test]
+fn debug_never_prints_caps_or_file_contents() {
+    let alice = member(1, "alice");
+    let cap_hex: String = alice.read_cap.as_bytes()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let file = FileUpload {
+        payload: b"secret-bytes".to_vec(),
+        filetype: FileType::Arbitrary,
+        basename: "f".into(),
+    };
+    for s in [
+        format!("{alice:?}"),
+        format!("{:?}", Body::Introduction(alice.clone())),
+        format!("{file:?}"),
+    ] {
+        assert!(!s.contains(&cap_hex), "{s}");
+        assert!(
+            !s.contains("secret-bytes") && !s.contains("115, 101"),
+            "{s}"
+        );
+    }
+}
