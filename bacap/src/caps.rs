@@ -13,7 +13,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::aead;
 use crate::blinding::{decode_public_point, root_secret_scalar, sign, verify};
-use crate::boxes::{BoxId, Opened, SealedBox};
+use crate::boxes::{BoxId, Opened, SealedBox, Signature};
 use crate::error::{Error, Result};
 use crate::index::{MessageBoxIndex, MESSAGE_BOX_INDEX_LEN};
 
@@ -164,6 +164,15 @@ impl WriteCap {
         }
     }
 
+    /// Signs `message` with the root signing key itself (RFC 8032 Ed25519), for statements the
+    /// stream's owner makes outside any box. Callers must domain-separate `message`, so that a
+    /// root signature can never be mistaken for another statement.
+    pub fn sign_with_root_key(&self, message: &[u8]) -> Signature {
+        use ed25519_dalek::Signer;
+        let key = ed25519_dalek::SigningKey::from_bytes(&self.seed);
+        Signature::from_array(key.sign(message).to_bytes())
+    }
+
     /// The tombstone of the box at `index` in context `ctx`: the empty payload, signed.
     pub fn tombstone(&self, index: &MessageBoxIndex, ctx: &[u8]) -> SealedBox {
         let (s, box_id) = self.blinded_secret(index, ctx);
@@ -305,6 +314,11 @@ impl ReadCap {
         ctx: &[u8],
     ) -> (BoxId, Zeroizing<[u8; 32]>) {
         (self.box_id(index, ctx), index.encryption_key(ctx))
+    }
+
+    /// Verifies a signature made with [`WriteCap::sign_with_root_key`] by this stream's owner.
+    pub fn verify_root_signature(&self, message: &[u8], signature: &Signature) -> Result<()> {
+        verify(&BoxId(self.root_public), message, signature)
     }
 
     /// Verifies and decrypts `sealed`, which must be the box at `index` in context `ctx`.

@@ -326,3 +326,29 @@ fn stateful_reader_can_skip_a_box() {
         b"second"
     );
 }
+
+#[test]
+fn root_key_signatures_verify_only_under_their_own_cap() {
+    let w = cap(15);
+    let sig = w.sign_with_root_key(b"statement");
+    let r = ReadCap::from_bytes(w.read_cap().to_bytes().as_ref()).unwrap();
+    r.verify_root_signature(b"statement", &sig).unwrap();
+    assert_eq!(
+        r.verify_root_signature(b"statemenT", &sig).unwrap_err(),
+        Error::InvalidSignature
+    );
+    assert_eq!(
+        cap(16)
+            .read_cap()
+            .verify_root_signature(b"statement", &sig)
+            .unwrap_err(),
+        Error::InvalidSignature
+    );
+    // It is plain Ed25519 under the root public key.
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(w.root_public_key()).unwrap();
+    vk.verify_strict(
+        b"statement",
+        &ed25519_dalek::Signature::from_bytes(sig.as_bytes()),
+    )
+    .unwrap();
+}

@@ -9,13 +9,13 @@ pub const MAX_DISPLAY_NAME_CHARS: usize = 30;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DisplayNameError {
     /// The empty string.
-    #[error("display name is empty")]
+    #[error("name is empty")]
     Empty,
-    /// More than [`MAX_DISPLAY_NAME_CHARS`] characters.
-    #[error("display name has {0} characters, more than {MAX_DISPLAY_NAME_CHARS}")]
+    /// More characters than allowed.
+    #[error("name has {0} characters, too many")]
     TooLong(usize),
     /// A control character (line breaks, escapes, bidi overrides are not names).
-    #[error("display name contains the control character U+{0:04X}")]
+    #[error("name contains the control character U+{0:04X}")]
     ControlCharacter(u32),
 }
 
@@ -28,16 +28,7 @@ impl DisplayName {
     /// character.
     pub fn new(name: impl Into<String>) -> Result<Self, DisplayNameError> {
         let name = name.into();
-        let chars = name.chars().count();
-        if chars == 0 {
-            return Err(DisplayNameError::Empty);
-        }
-        if chars > MAX_DISPLAY_NAME_CHARS {
-            return Err(DisplayNameError::TooLong(chars));
-        }
-        if let Some(c) = name.chars().find(|c| is_forbidden(*c)) {
-            return Err(DisplayNameError::ControlCharacter(c as u32));
-        }
+        check_label(&name, MAX_DISPLAY_NAME_CHARS)?;
         Ok(Self(name))
     }
 
@@ -45,6 +36,22 @@ impl DisplayName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Checks a label shown to users (a display name, a group name): 1 to `max_chars` characters,
+/// none of them a control or bidirectional-override character.
+pub fn check_label(label: &str, max_chars: usize) -> Result<(), DisplayNameError> {
+    let chars = label.chars().count();
+    if chars == 0 {
+        return Err(DisplayNameError::Empty);
+    }
+    if chars > max_chars {
+        return Err(DisplayNameError::TooLong(chars));
+    }
+    if let Some(c) = label.chars().find(|c| is_forbidden(*c)) {
+        return Err(DisplayNameError::ControlCharacter(c as u32));
+    }
+    Ok(())
 }
 
 /// Control characters, and the invisible formatting characters that reorder or hide text.

@@ -64,6 +64,9 @@ pub enum DecodeError {
     /// A message type this client does not know (katzenqt's tallies, or a later type).
     #[error("unknown message type {0}")]
     UnknownType(u64),
+    /// A message this client recognises but does not use.
+    #[error("unsupported message: {0}")]
+    Unsupported(&'static str),
     /// A message format version this client does not know.
     #[error("unknown message version {0}")]
     UnknownVersion(u64),
@@ -166,14 +169,21 @@ pub struct ReplyWho {
 impl ReplyWho {
     /// katzenqt's CBOR, listing the members in the order given.
     pub fn to_cbor(&self) -> Vec<u8> {
-        cbor_encode(&ReplyWhoWire {
-            please_adds: self.please_adds.iter().map(PleaseAdd::to_wire).collect(),
-        })
+        cbor_encode(&self.to_wire())
     }
 
     /// Decodes [`ReplyWho::to_cbor`].
     pub fn from_cbor(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let w: ReplyWhoWire = cbor_decode(bytes)?;
+        Self::from_wire(cbor_decode(bytes)?)
+    }
+
+    fn to_wire(&self) -> ReplyWhoWire {
+        ReplyWhoWire {
+            please_adds: self.please_adds.iter().map(PleaseAdd::to_wire).collect(),
+        }
+    }
+
+    fn from_wire(w: ReplyWhoWire) -> Result<Self, DecodeError> {
         let please_adds = w
             .please_adds
             .into_iter()
@@ -278,8 +288,9 @@ pub enum Body {
     FileUpload(FileUpload),
     /// WHO, as katzenqt encodes it (a text string).
     Who(String),
-    /// REPLY_WHO, as katzenqt encodes it (a text string).
-    ReplyWho(String),
+    /// REPLY_WHO, ours: the sender's member list, a ReplyWho map under `reply_who` (katzenqt
+    /// puts a text string there, which decodes to [`DecodeError::Unsupported`]).
+    WhoReply(ReplyWho),
 }
 
 impl Body {
@@ -290,7 +301,7 @@ impl Body {
             Body::Introduction(_) => msg_type::INTRODUCTION,
             Body::FileUpload(_) => msg_type::FILE_UPLOAD,
             Body::Who(_) => msg_type::WHO,
-            Body::ReplyWho(_) => msg_type::REPLY_WHO,
+            Body::WhoReply(_) => msg_type::REPLY_WHO,
         }
     }
 }
@@ -311,7 +322,7 @@ struct MessageWire {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     who: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    reply_who: Option<String>,
+    reply_who: Option<ciborium::Value>,
 }
 
 /// One message of a member's group stream.
@@ -358,7 +369,11 @@ impl GroupChatMessage {
                 })
             }
             Body::Who(s) => w.who = Some(s.clone()),
-            Body::ReplyWho(s) => w.reply_who = Some(s.clone()),
+            Body::WhoReply(r) => {
+                w.reply_who = Some(
+                    ciborium::Value::serialized(&r.to_wire()).expect("a ReplyWho is plain CBOR"),
+                )
+            }
         }
         cbor_encode(&w)
     }
@@ -437,7 +452,17 @@ impl GroupChatMessage {
                 })
             }
             msg_type::WHO => Body::Who(w.who.ok_or_else(|| missing("who"))?),
-            msg_type::REPLY_WHO => Body::ReplyWho(w.reply_who.ok_or_else(|| missing("reply_who"))?),
+            msg_type::REPLY_WHO => match w.reply_who.ok_or_else(|| missing("reply_who"))? {
+                ciborium::Value::Text(_) => {
+                    return Err(DecodeError::Unsupported("katzenqt's text REPLY_WHO"))
+                }
+                value => {
+                    let wire: ReplyWhoWire = value
+                        .deserialized()
+                        .map_err(|e| DecodeError::Malformed(format!("reply_who: {e}")))?;
+                    Body::WhoReply(ReplyWho::from_wire(wire)?)
+                }
+            },
             other => return Err(DecodeError::UnknownType(other)),
         };
         Ok(Self {

@@ -42,7 +42,9 @@ fn every_body_round_trips_and_the_cap_parses() {
             basename: "a.opus".into(),
         }),
         Body::Who("?".into()),
-        Body::ReplyWho("list".into()),
+        Body::WhoReply(ReplyWho {
+            please_adds: vec![member(5, "eve"), member(6, "frank")],
+        }),
     ] {
         let m = GroupChatMessage::new(hash, body);
         assert_eq!(GroupChatMessage::from_cbor(&m.to_cbor()).unwrap(), m);
@@ -102,6 +104,30 @@ fn missing_msg_type_is_inferred_from_the_field_present() {
     ])))
     .unwrap();
     assert_eq!(m.body.msg_type(), msg_type::WHO);
+}
+
+#[test]
+fn katzenqt_text_reply_who_is_reported_not_fatal() {
+    let m = cbor(map(vec![
+        ("version", 0.into()),
+        ("membership_hash", ciborium::Value::Bytes(vec![1; 32])),
+        ("msg_type", 4.into()),
+        ("reply_who", "alice, bob".into()),
+    ]));
+    assert!(matches!(
+        GroupChatMessage::from_cbor(&m),
+        Err(DecodeError::Unsupported(_))
+    ));
+    let bad = cbor(map(vec![
+        ("version", 0.into()),
+        ("membership_hash", ciborium::Value::Bytes(vec![1; 32])),
+        ("msg_type", 4.into()),
+        ("reply_who", map(vec![("please_adds", 3.into())])),
+    ]));
+    assert!(matches!(
+        GroupChatMessage::from_cbor(&bad),
+        Err(DecodeError::Malformed(_))
+    ));
 }
 
 #[test]
