@@ -123,3 +123,33 @@ fn conformance_groupchat_reproduces_katzenqt_and_names_a_mismatch() {
     );
     assert!(err.contains("field cbor"), "{err}");
 }
+
+#[test]
+fn conformance_groupchat_checks_our_own_vectors_too() {
+    let ours = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../testvectors/data/bacap-chat-groupchat.json");
+    let out = bacap_chat(&["conformance", "groupchat", ours.to_str().unwrap()]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "9/9 groupchat vectors reproduced");
+
+    let json = std::fs::read_to_string(&ours).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let sig = v["cases"][1]["signature"].as_str().unwrap().to_string();
+    let flipped = format!(
+        "{}{}",
+        if sig.starts_with('0') { "1" } else { "0" },
+        &sig[1..]
+    );
+    v["cases"][1]["signature"] = serde_json::Value::String(flipped);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tampered.json");
+    std::fs::write(&path, v.to_string()).unwrap();
+    let out = bacap_chat(&["conformance", "groupchat", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout).trim(), "8/9 groupchat vectors reproduced");
+    assert!(
+        text(&out.stderr).contains("case \"cases[1]\", signed_please_add, field signature"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -58,9 +58,14 @@ struct MessageCase {
     payload: Option<String>,
 }
 
-/// Checks the whole file: every message case, then every framing case.
+/// Checks a group chat vector file of either format: bacap-chat's own (a file whose `format`
+/// is [`crate::ours::FORMAT`]) or katzenqt's (every message case, then every framing case).
 pub fn check_json(json: &str) -> Result<Report, LoadError> {
-    let file: File = serde_json::from_str(json)?;
+    let value: Value = serde_json::from_str(json)?;
+    if value.get("format").and_then(Value::as_str) == Some(crate::ours::FORMAT) {
+        return crate::ours::check_json(json);
+    }
+    let file: File = serde_json::from_value(value)?;
     let mut report = Report::default();
     for (i, case) in file.cases.iter().enumerate() {
         let kind = case.get("kind").and_then(Value::as_str).unwrap_or("?");

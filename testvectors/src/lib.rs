@@ -11,6 +11,7 @@
 pub mod bacap_vectors;
 pub mod framing;
 pub mod groupchat_vectors;
+pub mod ours;
 mod report;
 
 pub use report::{Mismatch, Report};
@@ -19,6 +20,10 @@ pub use report::{Mismatch, Report};
 pub const BACAP_HPQC_JSON: &str = include_str!("../data/bacap-hpqc.json");
 
 /// katzenqt's group chat vector file (CBOR messages, membership hashes, box framing).
+/// bacap-chat's own group chat vectors, as shipped in `data/` (see [`ours`]).
+pub const BACAP_CHAT_GROUPCHAT_JSON: &str = include_str!("../data/bacap-chat-groupchat.json");
+
+/// katzenqt's group chat vector file, as shipped in `data/`.
 pub const KATZENQT_GROUPCHAT_JSON: &str = include_str!("../data/katzenqt-groupchat.json");
 
 /// Errors that stop a file from being checked at all.
