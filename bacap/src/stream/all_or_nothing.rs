@@ -20,6 +20,8 @@ use core::fmt;
 use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
+use futures_util::StreamExt;
+
 use crate::boxes::{SealedBox, BOX_ID_LEN, SIGNATURE_LEN};
 use crate::caps::{WriteCap, WRITE_CAP_LEN};
 use crate::copystream::{self, BOX_HEADER_LEN, COPY_STREAM_CTX};
@@ -29,6 +31,9 @@ use crate::store::{
     copy_key, BoxStore, CopyStatus, ReadOutcome, ReplyCode, StoreError, WriteOutcome,
     MAX_COPY_STREAM_BOXES,
 };
+
+/// How many temporary boxes a plan writes at once.
+pub const TEMP_WRITES_IN_FLIGHT: usize = 32;
 
 use super::codec::{Decoder, Encoder};
 use super::error::StreamError;
@@ -324,22 +329,32 @@ impl AllOrNothingPlan {
         }
     }
 
-    /// Writes the temporary stream. Stops early at a tombstone: the copy already ran.
+    /// Writes the temporary stream, [`TEMP_WRITES_IN_FLIGHT`] boxes at a time: they are
+    /// independent, as the copy command reads them only once submitted.
     async fn write_temp_stream<S: BoxStore + ?Sized>(&self, store: &S) -> Result<(), StreamError> {
-        let boxes = copystream::encode(&self.sealed_writes()?, self.geometry)?;
+        let plaintexts = copystream::encode(&self.sealed_writes()?, self.geometry)?;
         let mut temp = StatefulWriter::new(self.temp.clone(), COPY_STREAM_CTX);
-        for plaintext in &boxes {
-            let sealed = temp.prepare_next(plaintext);
-            match store.write(&sealed).await? {
-                WriteOutcome::Stored | WriteOutcome::AlreadyExists { identical: true } => {}
-                WriteOutcome::AlreadyExists { identical: false } => {
-                    return Err(StreamError::Conflict {
-                        box_id: sealed.box_id,
-                    })
-                }
-                WriteOutcome::Tombstoned => return Ok(()),
-            }
+        let mut sealed = Vec::with_capacity(plaintexts.len());
+        for plaintext in &plaintexts {
+            sealed.push(temp.prepare_next(plaintext));
             temp.advance()?;
+        }
+        let mut writes = futures_util::stream::iter(sealed)
+            .map(|b| async move {
+                let outcome = store.write(&b).await;
+                (b.box_id, outcome)
+            })
+            .buffer_unordered(TEMP_WRITES_IN_FLIGHT);
+        while let Some((box_id, outcome)) = writes.next().await {
+            match outcome? {
+                // A tombstoned temporary box: the copy already ran, and its status tells how.
+                WriteOutcome::Stored
+                | WriteOutcome::AlreadyExists { identical: true }
+                | WriteOutcome::Tombstoned => {}
+                WriteOutcome::AlreadyExists { identical: false } => {
+                    return Err(StreamError::Conflict { box_id })
+                }
+            }
         }
         Ok(())
     }
