@@ -1,0 +1,110 @@
+//! Helpers shared by the client tests: profiles in temporary directories over one store, and
+//! the channel bootstrap between two of them.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bacap::store::{BoxStore, MemoryStore};
+use bacap::Geometry;
+use groupchat::channel::{ChannelToken, GroupId};
+use groupchat::client::ClientConfig;
+use groupchat::{Client, Event};
+
+/// A store all profiles of a test share.
+pub fn memory_store() -> Arc<dyn BoxStore> {
+    Arc::new(MemoryStore::new(Geometry::default()))
+}
+
+/// A profile directory that lives as long as the test.
+pub struct Profile {
+    pub dir: tempfile::TempDir,
+}
+
+impl Profile {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("profile")
+    }
+
+    pub fn open(&self, store: &Arc<dyn BoxStore>) -> Client {
+        Client::open(&self.path(), store.clone()).unwrap()
+    }
+
+    pub fn open_with(&self, store: &Arc<dyn BoxStore>, config: ClientConfig) -> Client {
+        Client::open_with(&self.path(), store.clone(), config).unwrap()
+    }
+}
+
+/// Bootstraps a channel: `a` calls it `a_label`, `b` calls it `b_label`. The tokens go through
+/// their text form, as a person copies them.
+pub fn connect(a: &mut Client, a_label: &str, b: &mut Client, b_label: &str) {
+    let ta = a.make_channel(a_label).unwrap();
+    let tb = b
+        .accept_channel(b_label, &ChannelToken::parse(&ta.to_text()).unwrap())
+        .unwrap();
+    a.accept_channel(a_label, &ChannelToken::parse(&tb.to_text()).unwrap())
+        .unwrap();
+}
+
+/// Polls until a poll finds nothing (at most 10 polls), returning every event.
+pub async fn settle(c: &mut Client) -> Vec<Event> {
+    let mut all = Vec::new();
+    for _ in 0..10 {
+        let ev = c.poll().await.unwrap();
+        if ev.is_empty() {
+            return all;
+        }
+        all.extend(ev);
+    }
+    all
+}
+
+/// Invites `invitee` (known to `introducer` as `label`, and knowing the introducer as
+/// `back_label`) to `group` under `name`, approves, and lets the invitee join.
+pub async fn join(
+    introducer: &mut Client,
+    label: &str,
+    invitee: &mut Client,
+    group: GroupId,
+    name: &str,
+) {
+    introducer.invite(&group, label).await.unwrap();
+    let ev = invitee.poll().await.unwrap();
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::Invited { group: g, .. } if *g == group)),
+        "{ev:?}"
+    );
+    invitee.accept_invitation(&group, name).await.unwrap();
+    let ev = introducer.poll().await.unwrap();
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::JoinRequest { display_name, .. } if display_name == name)),
+        "{ev:?}"
+    );
+    introducer.approve(&group, label).await.unwrap();
+    let ev = invitee.poll().await.unwrap();
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::Joined { group: g, .. } if *g == group)),
+        "{ev:?}"
+    );
+}
+
+/// The texts of a history, in order, as `(sender name, text)`.
+pub fn texts(c: &Client, group: &GroupId) -> Vec<(String, String)> {
+    c.history(group)
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e.content {
+            groupchat::records::Content::Text(t) => Some((e.sender_name, t)),
+            _ => None,
+        })
+        .collect()
+}
