@@ -1,6 +1,170 @@
-//! A local stand-in for Katzenpost's Pigeonhole couriers and storage replicas.
+//! A local stand-in for Katzenpost's Pigeonhole couriers and storage replicas, so clients can
+//! be developed and tested without a mixnet yet meet what they would meet on one.
 //!
-//! This crate is being built; see `bacap::verify` for the signature check every write gets.
+//! It serves the CBOR-over-HTTP protocol of [`bacap::store::wire`]: signed write-once boxes,
+//! tombstones, batch reads and the all-or-nothing copy command, on `--replicas` simulated
+//! replicas placed by Shard2, with seeded mixnet faults (latency, jitter, lost replies) and a
+//! deduplication cache for resent queries. State lives in RocksDB.
+//!
+//! Embed it with [`serve`]:
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let server = courier_sim::serve(courier_sim::Config::ephemeral()).await?;
+//! let store = bacap::store::HttpStore::new(&server.url())?;
+//! // ... use `store` as a `bacap::store::BoxStore` ...
+//! server.shutdown().await?;
+//! # Ok(()) }
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod config;
+pub mod dedup;
+pub mod faults;
+pub mod loadgen;
+pub mod metrics;
+pub mod replicas;
+pub mod routes;
+pub mod storage;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use bacap::store::ReplyCode;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::Config;
+
+use crate::dedup::Dedup;
+use crate::faults::Faults;
+use crate::metrics::Metrics;
+use crate::routes::App;
+use crate::storage::Storage;
+
+/// How long [`Server::shutdown`] waits for open connections before closing them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A running simulator.
+pub struct Server {
+    addr: SocketAddr,
+    app: Arc<App>,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the storage `config` describes, binds its address (port 0 picks a free one) and serves
+/// until [`Server::shutdown`]. Must be called inside a Tokio runtime.
+pub async fn serve(config: Config) -> anyhow::Result<Server> {
+    let open_config = config.clone();
+    let storage = tokio::task::spawn_blocking(move || Storage::open(&open_config))
+        .await
+        .context("opening storage")??;
+    let app = Arc::new(App {
+        storage: Arc::new(storage),
+        dedup: Dedup::new(config.dedup_entries, config.dedup_bytes),
+        faults: Faults::new(&config),
+        metrics: Metrics::default(),
+    });
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "listening beyond loopback: the simulator has no authentication");
+    }
+    let router = routes::router(app.clone(), config.max_body);
+    let (shutdown, stop) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stop.await;
+            })
+            .await
+    });
+    tracing::info!(
+        %addr,
+        replicas = config.replicas,
+        ephemeral = config.ephemeral,
+        data_dir = ?config.data_dir,
+        sync = config.sync,
+        "courier simulator listening"
+    );
+    Ok(Server {
+        addr,
+        app,
+        shutdown,
+        task,
+    })
+}
+
+impl Server {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL clients use, such as `http://127.0.0.1:7800`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Whether each replica is up, by number.
+    pub fn replicas_up(&self) -> Vec<bool> {
+        let replicas = self.app.storage.replicas();
+        (0..replicas.len() as u8)
+            .map(|r| replicas.is_up(r))
+            .collect()
+    }
+
+    /// The storage (for tests and diagnostics).
+    pub fn storage(&self) -> &Storage {
+        &self.app.storage
+    }
+
+    /// Takes replica `r` down or brings it back (replaying what it missed); like
+    /// `POST /admin/replicas/{r}/down|up`. Returns how many boxes were replayed.
+    pub async fn set_replica_up(&self, r: u8, up: bool) -> Result<usize, ReplyCode> {
+        let storage = self.app.storage.clone();
+        tokio::task::spawn_blocking(move || storage.set_replica_up(r, up))
+            .await
+            .unwrap_or(Err(ReplyCode::InternalError))
+    }
+
+    /// Stops accepting connections, lets open ones finish (closing them after a grace period)
+    /// and closes the storage.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(());
+        let mut task = self.task;
+        match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
+            Ok(joined) => joined.context("server task")?.context("serving")?,
+            Err(_) => {
+                task.abort();
+                let _ = task.await;
+            }
+        }
+        // The storage closes when its last reference goes: wait (boundedly) for in-flight
+        // blocking work such as a copy command to let go of it.
+        for _ in 0..500 {
+            if Arc::strong_count(&self.app) == 1 && Arc::strong_count(&self.app.storage) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(self.app);
+        tracing::info!("courier simulator stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,147 @@
+//! The simulator's configuration: every flag of `courier-sim serve`, usable as a library value.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser};
+
+/// How a courier simulator runs. Build one with [`Config::ephemeral`] for tests and demos, or
+/// parse it from the command line (every field is a flag of `courier-sim serve`).
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on. Port 0 picks a free port. Loopback by default: the simulator has no
+    /// authentication and is meant for one machine.
+    #[arg(long, default_value = "127.0.0.1:7800")]
+    pub listen: SocketAddr,
+
+    /// Directory of the RocksDB state (created 0700 if missing). Required unless --ephemeral.
+    #[arg(long, value_name = "DIR", required_unless_present = "ephemeral")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Keep all state in memory (RocksDB's in-memory environment) and lose it on exit. For tests
+    /// and demos; conflicts with --data-dir.
+    #[arg(long, conflicts_with = "data_dir")]
+    pub ephemeral: bool,
+
+    /// Number of storage replicas in this process (at least 2). Each box lives on the two chosen
+    /// by Shard2 from the replicas' identity keys.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(2..))]
+    pub replicas: u8,
+
+    /// Replicas (0-based) that start down; repeat or comma-separate. They can be brought back
+    /// with `POST /admin/replicas/{n}/up`.
+    #[arg(long = "replica-down", value_name = "N", value_delimiter = ',')]
+    pub replicas_down: Vec<u8>,
+
+    /// Seed of every random choice: replica identity keys (on first start; they are persisted)
+    /// and the simulated mixnet faults.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Fixed delay added to every reply, in milliseconds (a simulated mixnet round trip).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency: u64,
+
+    /// Extra random delay, uniform in [0, MS] milliseconds, added to every reply.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub jitter: u64,
+
+    /// Probability in [0, 1) that a reply is lost: the query is carried out but the connection
+    /// is dropped without a complete reply, so the client must resend it.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
+    pub loss: f64,
+
+    /// Largest accepted box payload in bytes (default: 1556 plaintext + 16 AEAD tag bytes).
+    #[arg(long, value_name = "BYTES", default_value_t = bacap::Geometry::KATZENPOST.box_payload_len())]
+    pub max_payload: usize,
+
+    /// Largest accepted request body in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    pub max_body: usize,
+
+    /// fsync the RocksDB write-ahead log on every committed write batch: acknowledged writes
+    /// then survive power loss and kernel crashes, not only `kill -9`, at the cost of one fsync
+    /// per write (milliseconds on most disks).
+    #[arg(long)]
+    pub sync: bool,
+
+    /// Most replies held in the deduplication cache.
+    #[arg(long, value_name = "N", default_value_t = 65_536)]
+    pub dedup_entries: usize,
+
+    /// Most reply bytes held in the deduplication cache.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub dedup_bytes: usize,
+}
+
+fn parse_probability(s: &str) -> Result<f64, String> {
+    let p: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(format!("{p} is not in [0, 1)"))
+    }
+}
+
+#[derive(Parser)]
+struct DefaultsOnly {
+    #[command(flatten)]
+    config: Config,
+}
+
+impl Config {
+    /// The defaults of every flag, with ephemeral in-memory state on an ephemeral loopback port
+    /// (`127.0.0.1:0`): what tests and embedded demos want.
+    pub fn ephemeral() -> Self {
+        let mut config = DefaultsOnly::parse_from(["courier-sim", "--ephemeral"]).config;
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config
+    }
+
+    /// The defaults of every flag, with persistent state in `dir` on an ephemeral loopback port.
+    pub fn persistent(dir: impl Into<PathBuf>) -> Self {
+        let mut config = Self::ephemeral();
+        config.ephemeral = false;
+        config.data_dir = Some(dir.into());
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_issue() {
+        let c = Config::ephemeral();
+        assert_eq!(c.replicas, 4);
+        assert_eq!(c.max_payload, 1556 + 16);
+        assert!(c.listen.ip().is_loopback());
+        assert_eq!(c.listen.port(), 0);
+        assert!(!c.sync);
+        assert_eq!(c.loss, 0.0);
+    }
+
+    #[test]
+    fn flags_parse_and_validate() {
+        let parse = |args: &[&str]| {
+            DefaultsOnly::try_parse_from(std::iter::once("courier-sim").chain(args.iter().copied()))
+        };
+        let c = parse(&[
+            "--data-dir",
+            "/tmp/x",
+            "--replica-down",
+            "1,3",
+            "--loss",
+            "0.25",
+        ])
+        .unwrap()
+        .config;
+        assert_eq!(c.replicas_down, vec![1, 3]);
+        assert_eq!(c.loss, 0.25);
+        assert!(parse(&[]).is_err(), "state must be chosen explicitly");
+        assert!(parse(&["--ephemeral", "--data-dir", "/tmp/x"]).is_err());
+        assert!(parse(&["--ephemeral", "--loss", "1.0"]).is_err());
+        assert!(parse(&["--ephemeral", "--replicas", "1"]).is_err());
+    }
+}

@@ -1,0 +1,436 @@
+//! The load generator: concurrent writers and batch readers against a courier simulator on
+//! loopback, through the real HTTP client ([`bacap::store::HttpStore`]), reporting writes/s,
+//! reads/s and latency percentiles.
+//!
+//! Every box is generated and signed before the clock starts. Writers write their own boxes
+//! (each verified by the server); readers read batches of random boxes written before the clock
+//! started and check every box they get back. Bounded in count (`--writes`, `--max-reads`) and
+//! time (`--duration`); only loopback addresses are accepted.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bacap::store::{BoxStore, HttpStore, ReadOutcome, RetryPolicy, WriteOutcome};
+use bacap::{SealedBox, WriteCap};
+use clap::Args;
+
+use crate::config::Config;
+
+/// The flags of `courier-sim loadgen`.
+#[derive(Debug, Clone, Args)]
+pub struct LoadgenArgs {
+    /// Courier to load, e.g. http://127.0.0.1:7800 (loopback only). Without it, a courier is
+    /// started in this process on a fresh temporary data directory (RocksDB on disk, WAL on).
+    #[arg(long)]
+    pub url: Option<String>,
+
+    /// Concurrent writers.
+    #[arg(long, default_value_t = 32)]
+    pub writers: usize,
+
+    /// Concurrent readers.
+    #[arg(long, default_value_t = 4)]
+    pub readers: usize,
+
+    /// Boxes per batch read.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+
+    /// How long the measured run lasts at most, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+
+    /// Boxes generated for the writers: the most writes of the run.
+    #[arg(long, default_value_t = 150_000)]
+    pub writes: usize,
+
+    /// Boxes written before the clock starts, for the readers to read.
+    #[arg(long, default_value_t = 10_000)]
+    pub prefill: usize,
+
+    /// The most batch read requests of the run.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub max_reads: usize,
+
+    /// Bytes of plaintext per box (at most 1556).
+    #[arg(long, default_value_t = 1556)]
+    pub plaintext: usize,
+
+    /// Worker threads of the load generator's runtime.
+    #[arg(long, default_value_t = 2)]
+    pub client_threads: usize,
+
+    /// Worker threads of the embedded courier's runtime (without --url).
+    #[arg(long, default_value_t = 2)]
+    pub server_threads: usize,
+
+    /// The embedded courier fsyncs every write batch (its --sync).
+    #[arg(long)]
+    pub sync: bool,
+}
+
+/// What one run measured.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Wall time of the measured run.
+    pub elapsed: Duration,
+    /// Writes acknowledged as stored.
+    pub writes: u64,
+    /// Writes that failed or had another outcome.
+    pub write_errors: u64,
+    /// Boxes read back and checked.
+    pub reads: u64,
+    /// Batch read requests answered.
+    pub read_requests: u64,
+    /// Read requests that failed, or boxes that did not match.
+    pub read_errors: u64,
+    /// Write latency percentiles (p50, p99).
+    pub write_latency: (Duration, Duration),
+    /// Batch read latency percentiles (p50, p99).
+    pub read_latency: (Duration, Duration),
+}
+
+impl Report {
+    /// Verified writes per second.
+    pub fn writes_per_sec(&self) -> f64 {
+        self.writes as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Boxes read per second.
+    pub fn reads_per_sec(&self) -> f64 {
+        self.reads as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        writeln!(
+            f,
+            "writes: {} verified in {:.2} s = {:.0} writes/s; latency p50 {:.2} ms, p99 {:.2} ms; errors {}",
+            self.writes,
+            self.elapsed.as_secs_f64(),
+            self.writes_per_sec(),
+            ms(self.write_latency.0),
+            ms(self.write_latency.1),
+            self.write_errors
+        )?;
+        write!(
+            f,
+            "reads:  {} boxes in {} batch requests = {:.0} reads/s ({:.0} requests/s); latency p50 {:.2} ms, p99 {:.2} ms; errors {}",
+            self.reads,
+            self.read_requests,
+            self.reads_per_sec(),
+            self.read_requests as f64 / self.elapsed.as_secs_f64(),
+            ms(self.read_latency.0),
+            ms(self.read_latency.1),
+            self.read_errors
+        )
+    }
+}
+
+/// Checks that `url` is an `http://` URL of a loopback address.
+pub fn check_loopback(url: &str) -> anyhow::Result<()> {
+    let rest = url
+        .strip_prefix("http://")
+        .context("the load generator only speaks plain http:// to loopback")?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        authority.split(':').next().unwrap_or_default()
+    };
+    let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        bail!("{url} is not a loopback address: the load generator only loads this machine");
+    }
+    Ok(())
+}
+
+/// Generates `n` signed boxes of `plaintext` bytes on `threads` threads, one stream per thread.
+pub fn generate_boxes(n: usize, plaintext: usize, threads: usize) -> Vec<SealedBox> {
+    let threads = threads.clamp(1, n.max(1));
+    let per = n.div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let count = per.min(n.saturating_sub(t * per));
+                s.spawn(move || {
+                    let cap = WriteCap::generate(&mut rand_core::OsRng);
+                    let mut index = cap.first_index().clone();
+                    let mut out = Vec::with_capacity(count);
+                    for i in 0..count {
+                        let text: Vec<u8> = (0..plaintext).map(|j| (i * 31 + j) as u8).collect();
+                        out.push(cap.seal(&index, b"courier-sim-loadgen", &text));
+                        index = index.next().expect("fresh streams are far from the end");
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("generator thread"))
+            .collect()
+    })
+}
+
+fn percentiles(mut micros: Vec<u32>) -> (Duration, Duration) {
+    if micros.is_empty() {
+        return (Duration::ZERO, Duration::ZERO);
+    }
+    micros.sort_unstable();
+    let at = |q: f64| {
+        let i = ((micros.len() as f64 * q).ceil() as usize).clamp(1, micros.len()) - 1;
+        Duration::from_micros(u64::from(micros[i]))
+    };
+    (at(0.50), at(0.99))
+}
+
+/// A small xorshift generator for picking boxes to read (not for anything secret).
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Runs the load generator, starting an embedded courier unless `args.url` is given.
+pub fn run(args: &LoadgenArgs) -> anyhow::Result<Report> {
+    if args.writers == 0 && args.readers == 0 {
+        bail!("nothing to do: no writers and no readers");
+    }
+    if args.plaintext > bacap::Geometry::KATZENPOST.box_plaintext_len {
+        bail!("--plaintext is at most 1556");
+    }
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    eprintln!(
+        "generating and signing {} boxes on {cores} threads...",
+        args.writes + args.prefill
+    );
+    let mut boxes = generate_boxes(args.writes + args.prefill, args.plaintext, cores);
+    let prefill: Arc<Vec<SealedBox>> = Arc::new(boxes.split_off(args.writes));
+
+    // The embedded courier gets its own runtime, as a separate process would.
+    let mut _data_dir = None;
+    let mut server_rt = None;
+    let mut server = None;
+    let url = match &args.url {
+        Some(url) => {
+            check_loopback(url)?;
+            url.clone()
+        }
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix("courier-sim-loadgen-")
+                .tempdir()
+                .context("creating a temporary data directory")?;
+            let mut config = Config::persistent(dir.path().join("db"));
+            config.sync = args.sync;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(args.server_threads.max(1))
+                .thread_name("courier")
+                .enable_all()
+                .build()?;
+            let s = rt.block_on(crate::serve(config))?;
+            let url = s.url();
+            eprintln!(
+                "embedded courier at {url}, data in {}",
+                dir.path().display()
+            );
+            _data_dir = Some(dir);
+            server = Some(s);
+            server_rt = Some(rt);
+            url
+        }
+    };
+
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.client_threads.max(1))
+        .thread_name("loadgen")
+        .enable_all()
+        .build()?;
+    let policy = RetryPolicy {
+        max_attempts: 3,
+        ..RetryPolicy::default()
+    };
+    let store = HttpStore::with_policy(&url, policy)?;
+    let report = client_rt.block_on(measure(args, store, boxes, prefill))?;
+    drop(client_rt);
+    if let (Some(rt), Some(s)) = (server_rt, server) {
+        rt.block_on(s.shutdown())?;
+    }
+    Ok(report)
+}
+
+async fn measure(
+    args: &LoadgenArgs,
+    store: HttpStore,
+    boxes: Vec<SealedBox>,
+    prefill: Arc<Vec<SealedBox>>,
+) -> anyhow::Result<Report> {
+    eprintln!("prefilling {} boxes for the readers...", prefill.len());
+    let chunk = prefill.len().div_ceil(32).max(1);
+    let mut tasks = Vec::new();
+    for part in 0..prefill.len().div_ceil(chunk) {
+        let (store, prefill) = (store.clone(), prefill.clone());
+        tasks.push(tokio::spawn(async move {
+            for b in &prefill[part * chunk..((part + 1) * chunk).min(prefill.len())] {
+                match store.write(b).await {
+                    Ok(WriteOutcome::Stored) => {}
+                    other => bail!("prefill write failed: {other:?}"),
+                }
+            }
+            Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    if args.readers > 0 && prefill.is_empty() {
+        bail!("readers need --prefill > 0");
+    }
+
+    eprintln!(
+        "running {} writers and {} readers (batch {}) for at most {} s...",
+        args.writers, args.readers, args.batch, args.duration
+    );
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(args.duration);
+
+    let per_writer = boxes.len().div_ceil(args.writers.max(1)).max(1);
+    let mut writers = Vec::new();
+    let mut boxes = boxes;
+    while !boxes.is_empty() && args.writers > 0 {
+        let rest = boxes.split_off(per_writer.min(boxes.len()));
+        let mine = std::mem::replace(&mut boxes, rest);
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            let (mut ok, mut errors, mut lat) = (0u64, 0u64, Vec::with_capacity(mine.len()));
+            for b in &mine {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                let t = Instant::now();
+                match store.write(b).await {
+                    Ok(WriteOutcome::Stored) => ok += 1,
+                    _ => errors += 1,
+                }
+                lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+            }
+            (ok, errors, lat)
+        }));
+    }
+
+    let reads_per_reader = args.max_reads.div_ceil(args.readers.max(1));
+    let mut readers = Vec::new();
+    for r in 0..args.readers {
+        let (store, prefill) = (store.clone(), prefill.clone());
+        let batch = args.batch.max(1);
+        readers.push(tokio::spawn(async move {
+            let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ (r as u64 + 1));
+            let (mut boxes_ok, mut requests, mut errors) = (0u64, 0u64, 0u64);
+            let mut lat = Vec::new();
+            while Instant::now() < deadline && (requests as usize) < reads_per_reader {
+                let picks: Vec<usize> = (0..batch)
+                    .map(|_| (rng.next() % prefill.len() as u64) as usize)
+                    .collect();
+                let ids: Vec<_> = picks.iter().map(|&i| prefill[i].box_id).collect();
+                let t = Instant::now();
+                let result = store.read_many(&ids).await;
+                lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                requests += 1;
+                match result {
+                    Ok(outcomes) => {
+                        for (outcome, &i) in outcomes.iter().zip(&picks) {
+                            match outcome {
+                                ReadOutcome::Found(b) if *b == prefill[i] => boxes_ok += 1,
+                                _ => errors += 1,
+                            }
+                        }
+                    }
+                    Err(_) => errors += 1,
+                }
+            }
+            (boxes_ok, requests, errors, lat)
+        }));
+    }
+
+    let (mut writes, mut write_errors, mut write_lat) = (0, 0, Vec::new());
+    for w in writers {
+        let (ok, errors, lat) = w.await?;
+        writes += ok;
+        write_errors += errors;
+        write_lat.extend(lat);
+    }
+    let (mut reads, mut read_requests, mut read_errors, mut read_lat) = (0, 0, 0, Vec::new());
+    for r in readers {
+        let (ok, requests, errors, lat) = r.await?;
+        reads += ok;
+        read_requests += requests;
+        read_errors += errors;
+        read_lat.extend(lat);
+    }
+    let elapsed = start.elapsed();
+    Ok(Report {
+        elapsed,
+        writes,
+        write_errors,
+        reads,
+        read_requests,
+        read_errors,
+        write_latency: percentiles(write_lat),
+        read_latency: percentiles(read_lat),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_urls_are_loaded() {
+        for ok in [
+            "http://127.0.0.1:7800",
+            "http://127.3.2.1:1/",
+            "http://localhost:80",
+            "http://[::1]:7800",
+        ] {
+            assert!(check_loopback(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.1:7800",
+            "http://192.168.1.2",
+            "http://example.com",
+            "https://127.0.0.1",
+            "127.0.0.1:7800",
+        ] {
+            assert!(check_loopback(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn percentiles_pick_ranks() {
+        let (p50, p99) = percentiles((1..=100).collect());
+        assert_eq!(p50, Duration::from_micros(50));
+        assert_eq!(p99, Duration::from_micros(99));
+        assert_eq!(percentiles(vec![]), (Duration::ZERO, Duration::ZERO));
+    }
+
+    #[test]
+    fn generated_boxes_verify_and_are_distinct() {
+        let boxes = generate_boxes(10, 100, 3);
+        assert_eq!(boxes.len(), 10);
+        let mut ids: Vec<_> = boxes.iter().map(|b| b.box_id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 10);
+        assert!(boxes.iter().all(|b| b.verify().is_ok()));
+    }
+}

@@ -1,0 +1,281 @@
+//! The HTTP routes: the CBOR query endpoint, `/metrics`, `/healthz` and the replica admin
+//! endpoints.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use bacap::store::wire::{self, Query, Reply, WireCopyStatus};
+use bacap::store::{CopyStatus, ReplyCode, WriteOutcome};
+
+use crate::dedup::{query_hash, CachedReply, Dedup};
+use crate::faults::Faults;
+use crate::metrics::{BoxRead, Metrics};
+use crate::storage::Storage;
+
+/// Everything the routes share.
+pub struct App {
+    /// The replicas' storage.
+    pub storage: Arc<Storage>,
+    /// Replies by query hash.
+    pub dedup: Dedup,
+    /// The simulated mixnet.
+    pub faults: Faults,
+    /// Counters and histograms.
+    pub metrics: Metrics,
+}
+
+/// The router of a simulator, accepting request bodies up to `max_body` bytes.
+pub fn router(app: Arc<App>, max_body: usize) -> Router {
+    Router::new()
+        .route(wire::QUERY_PATH, post(query))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/admin/replicas", get(list_replicas))
+        .route("/admin/replicas/{replica}/{state}", post(set_replica))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(app)
+}
+
+/// The metrics label of a reply code.
+pub fn outcome_label(code: ReplyCode) -> &'static str {
+    use ReplyCode::*;
+    match code {
+        Success => "success",
+        NotFound => "not_found",
+        InvalidBoxId => "invalid_box_id",
+        InvalidSignature => "invalid_signature",
+        DatabaseFailure => "database_failure",
+        InvalidPayload => "invalid_payload",
+        StorageFull => "storage_full",
+        InternalError => "internal_error",
+        InvalidEpoch => "invalid_epoch",
+        ReplicationFailed => "replication_failed",
+        AlreadyExists => "already_exists",
+        Tombstone => "tombstone",
+    }
+}
+
+fn refusal(code: ReplyCode, malformed: bool, message: String) -> (u16, Reply, &'static str) {
+    (
+        wire::http_status(code, malformed),
+        Reply::error(code, message),
+        outcome_label(code),
+    )
+}
+
+/// Carries out one query (not yet seen) and encodes its reply.
+async fn carry_out(app: Arc<App>, body: Bytes) -> CachedReply {
+    let start = Instant::now();
+    let storage = &app.storage;
+    let (op, (status, reply, outcome)) = match wire::decode_request(&body) {
+        Err(e) => ("malformed", refusal(e.code, true, e.message)),
+        Ok((_, query)) => {
+            let op = query.op_name();
+            let answer = match query {
+                // Verification (~50 µs) and a RocksDB write with its WAL append run inline: cheap
+                // enough for the executor threads, and cheaper than a hop to the blocking pool.
+                Query::Write(b) => match storage.write(&b) {
+                    Ok(outcome) => {
+                        let label = match outcome {
+                            WriteOutcome::Stored => "success",
+                            WriteOutcome::AlreadyExists { identical: true } => {
+                                "already_exists_identical"
+                            }
+                            WriteOutcome::AlreadyExists { identical: false } => {
+                                "already_exists_different"
+                            }
+                            WriteOutcome::Tombstoned => "tombstone",
+                        };
+                        (200, Reply::write(Ok(outcome)), label)
+                    }
+                    Err(code) => refusal(code, false, format!("write refused: {code}")),
+                },
+                Query::Read(ids) => match storage.read_many(&ids) {
+                    Ok(results) => {
+                        let mut counts = [0u64; 3];
+                        for r in &results {
+                            let i = match ReplyCode::from_u8(r.code) {
+                                Some(ReplyCode::Success) => BoxRead::Found,
+                                Some(ReplyCode::Tombstone) => BoxRead::Tombstone,
+                                _ => BoxRead::NotFound,
+                            };
+                            counts[i as usize] += 1;
+                        }
+                        for (what, n) in [BoxRead::Found, BoxRead::NotFound, BoxRead::Tombstone]
+                            .into_iter()
+                            .zip(counts)
+                        {
+                            app.metrics.boxes_read(what, n);
+                        }
+                        (200, Reply::Read { results }, "success")
+                    }
+                    Err(code) => refusal(code, false, format!("read failed: {code}")),
+                },
+                // A copy reads and verifies a whole stream: off the executor threads.
+                Query::Copy(cap) => {
+                    let storage = storage.clone();
+                    let result = tokio::task::spawn_blocking(move || storage.copy(&cap)).await;
+                    match result.unwrap_or(Err(ReplyCode::InternalError)) {
+                        Ok(status) => {
+                            let label = match status {
+                                CopyStatus::Succeeded => "succeeded",
+                                CopyStatus::InProgress => "in_progress",
+                                CopyStatus::Failed(_) => "failed",
+                            };
+                            let status = WireCopyStatus::from_status(status);
+                            (200, Reply::Copy { status }, label)
+                        }
+                        Err(code) => refusal(code, false, format!("copy failed: {code}")),
+                    }
+                }
+                Query::CopyStatus(key) => match storage.copy_status(&key) {
+                    Ok(status) => {
+                        let label = if status.is_some() { "known" } else { "unknown" };
+                        let status = status.map(WireCopyStatus::from_status);
+                        (200, Reply::CopyStatus { status }, label)
+                    }
+                    Err(code) => refusal(code, false, format!("copy status failed: {code}")),
+                },
+            };
+            (op, answer)
+        }
+    };
+    app.metrics.query(op, outcome, start.elapsed());
+    if status >= 500 {
+        tracing::warn!(op, outcome, status, "query failed");
+    } else {
+        tracing::debug!(op, outcome, status, "query");
+    }
+    CachedReply {
+        status,
+        body: Bytes::from(wire::encode_reply(&reply)),
+        op,
+        outcome,
+    }
+}
+
+fn cbor_response(status: u16, body: Bytes) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [(header::CONTENT_TYPE, wire::CONTENT_TYPE)], body).into_response()
+}
+
+/// A reply the simulated mixnet loses: the headers may go out, but the body fails, so hyper
+/// aborts the connection and the client never gets a complete reply.
+fn lost_reply() -> Response {
+    let failing = futures_util::stream::once(async {
+        Err::<Bytes, io::Error>(io::Error::other("reply lost by the simulated mixnet"))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, wire::CONTENT_TYPE)
+        .body(Body::from_stream(failing))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+async fn query(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => {
+            let too_large = rejection.status() == StatusCode::PAYLOAD_TOO_LARGE;
+            let code = ReplyCode::InvalidPayload;
+            let status = if too_large { 413 } else { 400 };
+            app.metrics
+                .query("malformed", outcome_label(code), std::time::Duration::ZERO);
+            let reply = Reply::error(code, rejection.body_text());
+            return cbor_response(status, Bytes::from(wire::encode_reply(&reply)));
+        }
+    };
+    let hash = query_hash(&body);
+    let entry = app.dedup.entry(hash);
+    let arrival = entry.arrival();
+    let (reply, cached) = entry.reply(|| carry_out(app.clone(), body)).await;
+    if cached {
+        app.metrics.dedup_hit();
+        tracing::debug!(
+            op = reply.op,
+            arrival,
+            "answered from the deduplication cache"
+        );
+    } else {
+        app.dedup.settle(hash, &entry, reply.body.len());
+    }
+    let fate = app.faults.fate(&hash, arrival);
+    if !fate.delay.is_zero() {
+        tokio::time::sleep(fate.delay).await;
+    }
+    if fate.lost {
+        app.metrics.lost_reply();
+        tracing::debug!(op = reply.op, arrival, "reply lost");
+        return lost_reply();
+    }
+    cbor_response(reply.status, reply.body)
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let replicas = app.storage.replicas();
+    let up: Vec<bool> = (0..replicas.len() as u8)
+        .map(|r| replicas.is_up(r))
+        .collect();
+    let text = app.metrics.render(&up, app.dedup.len());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn list_replicas(State(app): State<Arc<App>>) -> String {
+    let replicas = app.storage.replicas();
+    replicas
+        .keys()
+        .iter()
+        .enumerate()
+        .map(|(r, key)| {
+            let state = if replicas.is_up(r as u8) {
+                "up"
+            } else {
+                "down"
+            };
+            format!("{r} {state} {}\n", hex::encode(key))
+        })
+        .collect()
+}
+
+async fn set_replica(
+    State(app): State<Arc<App>>,
+    Path((replica, state)): Path<(String, String)>,
+) -> Response {
+    let up = match state.as_str() {
+        "up" => true,
+        "down" => false,
+        _ => return (StatusCode::NOT_FOUND, "state must be up or down\n").into_response(),
+    };
+    let Ok(r) = replica.parse::<u8>() else {
+        return (StatusCode::BAD_REQUEST, "replica must be a number\n").into_response();
+    };
+    if usize::from(r) >= app.storage.replicas().len() {
+        return (StatusCode::NOT_FOUND, "no such replica\n").into_response();
+    }
+    let storage = app.storage.clone();
+    match tokio::task::spawn_blocking(move || storage.set_replica_up(r, up)).await {
+        Ok(Ok(replayed)) => {
+            tracing::info!(replica = r, up, replayed, "replica state changed");
+            format!("replica {r} {state} ({replayed} boxes replayed)\n").into_response()
+        }
+        Ok(Err(code)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("failed: {code}\n")).into_response()
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}

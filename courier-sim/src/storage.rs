@@ -1,0 +1,552 @@
+//! The replicas' storage: one RocksDB instance holding every replica's boxes under a
+//! per-replica key prefix, so a write to both replicas of a box is one atomic write batch.
+//!
+//! Key layout (all in the default column family):
+//!
+//! | key | value |
+//! |---|---|
+//! | `b` ‖ replica (u8) ‖ box ID (32) | signature (64) ‖ payload (empty for a tombstone) |
+//! | `h` ‖ replica (u8) ‖ box ID (32) | empty: a hint that the replica was down when the box was written |
+//! | `c` ‖ copy key (32) | copy status: state (u8) ‖ code (u8) ‖ position (u32 BE) |
+//! | `m/replica-keys` | the replicas' identity keys, 32 bytes each |
+//!
+//! Which writes are accepted, and what a copy command writes, is decided by the shared rules of
+//! `bacap::store` ([`check_write`], [`plan_copy`]); this module only reads and commits.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use anyhow::{bail, Context};
+use bacap::store::wire::ReadResult;
+use bacap::store::{
+    check_write, copy_key, plan_copy, BoxLookup, CopyFailure, CopyStatus, ReplyCode, WriteOutcome,
+    WriteVerdict,
+};
+use bacap::{BoxId, SealedBox, Signature, WriteCap, SIGNATURE_LEN};
+use rocksdb::{BlockBasedOptions, Env, Options, WriteBatch, WriteOptions, DB};
+
+use crate::config::Config;
+use crate::replicas::{IdentityKey, Replicas};
+
+const META_REPLICA_KEYS: &[u8] = b"m/replica-keys";
+const STRIPES: usize = 1024;
+
+fn box_key(replica: u8, id: &BoxId) -> [u8; 34] {
+    let mut k = [0u8; 34];
+    k[0] = b'b';
+    k[1] = replica;
+    k[2..].copy_from_slice(id.as_bytes());
+    k
+}
+
+fn hint_key(replica: u8, id: &BoxId) -> [u8; 34] {
+    let mut k = box_key(replica, id);
+    k[0] = b'h';
+    k
+}
+
+fn copy_status_key(key: &[u8; 32]) -> [u8; 33] {
+    let mut k = [0u8; 33];
+    k[0] = b'c';
+    k[1..].copy_from_slice(key);
+    k
+}
+
+fn encode_box(b: &SealedBox) -> Vec<u8> {
+    let mut v = Vec::with_capacity(SIGNATURE_LEN + b.payload.len());
+    v.extend_from_slice(b.signature.as_bytes());
+    v.extend_from_slice(&b.payload);
+    v
+}
+
+fn decode_box(id: &BoxId, value: &[u8]) -> Result<SealedBox, ReplyCode> {
+    if value.len() < SIGNATURE_LEN {
+        tracing::error!(?id, len = value.len(), "corrupt stored box");
+        return Err(ReplyCode::InternalError);
+    }
+    Ok(SealedBox {
+        box_id: *id,
+        signature: Signature::from_slice(&value[..SIGNATURE_LEN])
+            .map_err(|_| ReplyCode::InternalError)?,
+        payload: value[SIGNATURE_LEN..].to_vec(),
+    })
+}
+
+fn encode_status(status: CopyStatus) -> [u8; 6] {
+    let (state, code, position) = match status {
+        CopyStatus::Succeeded => (0, 0, 0),
+        CopyStatus::InProgress => (1, 0, 0),
+        CopyStatus::Failed(f) => (2, f.code.as_u8(), f.position),
+    };
+    let p = position.to_be_bytes();
+    [state, code, p[0], p[1], p[2], p[3]]
+}
+
+fn decode_status(v: &[u8]) -> Result<CopyStatus, ReplyCode> {
+    let v: [u8; 6] = v.try_into().map_err(|_| ReplyCode::InternalError)?;
+    let position = u32::from_be_bytes([v[2], v[3], v[4], v[5]]);
+    match v[0] {
+        0 => Ok(CopyStatus::Succeeded),
+        1 => Ok(CopyStatus::InProgress),
+        2 => Ok(CopyStatus::Failed(CopyFailure {
+            code: ReplyCode::from_u8(v[1]).ok_or(ReplyCode::InternalError)?,
+            position,
+        })),
+        _ => Err(ReplyCode::InternalError),
+    }
+}
+
+fn db_failure(e: rocksdb::Error) -> ReplyCode {
+    tracing::error!(error = %e, "RocksDB failure");
+    ReplyCode::DatabaseFailure
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded data is `()` or a set updated by single calls: a panic elsewhere cannot leave
+    // it inconsistent.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The boxes of every replica, the copy-command statuses, and the locks that make each write
+/// and each copy atomic.
+pub struct Storage {
+    db: DB,
+    replicas: Replicas,
+    write_opts: WriteOptions,
+    max_payload: usize,
+    /// Serializes check-and-write of the same box (striped by box ID).
+    stripes: Box<[Mutex<()>]>,
+    /// Shared by writes, exclusive for copy commands and replica state changes, so a copy is
+    /// checked and committed with no write in between.
+    exclusive: RwLock<()>,
+    copies_in_progress: Mutex<HashSet<[u8; 32]>>,
+    path: PathBuf,
+    _env: Option<Env>,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage")
+            .field("path", &self.path)
+            .field("replicas", &self.replicas.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Removes a copy command from the in-progress set when its processing ends, however it ends.
+struct InProgress<'a> {
+    set: &'a Mutex<HashSet<[u8; 32]>>,
+    key: [u8; 32],
+}
+
+impl Drop for InProgress<'_> {
+    fn drop(&mut self) {
+        lock(self.set).remove(&self.key);
+    }
+}
+
+struct Lookup<'a>(&'a Storage);
+
+impl BoxLookup for Lookup<'_> {
+    fn get(&self, id: &BoxId) -> Result<Option<SealedBox>, ReplyCode> {
+        self.0.get_box(id)
+    }
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("creating data directory {}", dir.display()))
+}
+
+impl Storage {
+    /// Opens (or creates) the storage `config` describes: RocksDB under `--data-dir`, or in
+    /// memory for `--ephemeral`. The replicas' identity keys are derived from `--seed` on first
+    /// start and persisted; a later start must ask for the same number of replicas.
+    pub fn open(config: &Config) -> anyhow::Result<Self> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.set_max_background_jobs(2);
+        opts.set_write_buffer_size(64 << 20);
+        opts.set_max_write_buffer_number(4);
+        opts.set_enable_pipelined_write(true);
+        let mut table = BlockBasedOptions::default();
+        table.set_bloom_filter(10.0, false);
+        opts.set_block_based_table_factory(&table);
+
+        let (path, env) = if config.ephemeral {
+            let env = Env::mem_env().context("creating RocksDB's in-memory environment")?;
+            opts.set_env(&env);
+            let mut suffix = [0u8; 8];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut suffix);
+            let path = PathBuf::from(format!("/courier-sim-ephemeral-{}", hex::encode(suffix)));
+            (path, Some(env))
+        } else {
+            let dir = config
+                .data_dir
+                .clone()
+                .context("either --data-dir or --ephemeral is required")?;
+            create_private_dir(&dir)?;
+            (dir, None)
+        };
+        let db = DB::open(&opts, &path)
+            .with_context(|| format!("opening RocksDB at {}", path.display()))?;
+
+        let replicas = match db.get(META_REPLICA_KEYS)? {
+            Some(v) => {
+                if v.len() % 32 != 0 || v.len() / 32 != usize::from(config.replicas) {
+                    bail!(
+                        "{} holds {} replicas' keys but --replicas is {}",
+                        path.display(),
+                        v.len() / 32,
+                        config.replicas
+                    );
+                }
+                let keys: Vec<IdentityKey> = v
+                    .chunks_exact(32)
+                    .map(|c| c.try_into().expect("32-byte chunks"))
+                    .collect();
+                Replicas::from_keys(keys)
+            }
+            None => {
+                let replicas = Replicas::derive(config.replicas, config.seed);
+                let mut sync = WriteOptions::default();
+                sync.set_sync(true);
+                db.put_opt(META_REPLICA_KEYS, replicas.keys().concat(), &sync)?;
+                replicas
+            }
+        };
+        for &r in &config.replicas_down {
+            if usize::from(r) >= replicas.len() {
+                bail!(
+                    "--replica-down {r}: there are only {} replicas",
+                    replicas.len()
+                );
+            }
+            replicas.set_up(r, false);
+        }
+
+        let mut write_opts = WriteOptions::default();
+        write_opts.set_sync(config.sync);
+        Ok(Self {
+            db,
+            replicas,
+            write_opts,
+            max_payload: config.max_payload,
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            exclusive: RwLock::new(()),
+            copies_in_progress: Mutex::new(HashSet::new()),
+            path,
+            _env: env,
+        })
+    }
+
+    /// The replicas.
+    pub fn replicas(&self) -> &Replicas {
+        &self.replicas
+    }
+
+    fn shared(&self) -> RwLockReadGuard<'_, ()> {
+        self.exclusive.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn exclusive(&self) -> RwLockWriteGuard<'_, ()> {
+        self.exclusive.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stripe(&self, id: &BoxId) -> MutexGuard<'_, ()> {
+        let b = id.as_bytes();
+        let i = usize::from(u16::from_le_bytes([b[0], b[1]])) % STRIPES;
+        lock(&self.stripes[i])
+    }
+
+    /// The box (or tombstone) stored under `id`, read from the first of its replicas that is up.
+    fn get_box(&self, id: &BoxId) -> Result<Option<SealedBox>, ReplyCode> {
+        let r = self
+            .replicas
+            .serving(id)
+            .ok_or(ReplyCode::DatabaseFailure)?;
+        match self.db.get_pinned(box_key(r, id)).map_err(db_failure)? {
+            Some(v) => decode_box(id, &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Adds `b` to `batch` on both replicas of its shard: stored on those up, and a hint for
+    /// those down, replayed when they come back.
+    fn put_box(&self, batch: &mut WriteBatch, b: &SealedBox) {
+        let value = encode_box(b);
+        for r in self.replicas.shard(&b.box_id) {
+            if self.replicas.is_up(r) {
+                batch.put(box_key(r, &b.box_id), &value);
+            } else {
+                batch.put(hint_key(r, &b.box_id), b"");
+            }
+        }
+    }
+
+    fn commit(&self, batch: WriteBatch) -> Result<(), ReplyCode> {
+        self.db
+            .write_opt(batch, &self.write_opts)
+            .map_err(db_failure)
+    }
+
+    /// Writes a box under the storage rules. Blocking: verifies a signature and writes RocksDB.
+    pub fn write(&self, b: &SealedBox) -> Result<WriteOutcome, ReplyCode> {
+        let _shared = self.shared();
+        let _stripe = self.stripe(&b.box_id);
+        let existing = self.get_box(&b.box_id)?;
+        match check_write(existing.as_ref(), b, self.max_payload)? {
+            WriteVerdict::Store => {
+                let mut batch = WriteBatch::default();
+                self.put_box(&mut batch, b);
+                self.commit(batch)?;
+                Ok(WriteOutcome::Stored)
+            }
+            WriteVerdict::Unchanged(outcome) => Ok(outcome),
+        }
+    }
+
+    /// Reads many boxes, one result per ID in order. Fails as a whole (transiently) if both
+    /// replicas of some box are down.
+    pub fn read_many(&self, ids: &[BoxId]) -> Result<Vec<ReadResult>, ReplyCode> {
+        let keys = ids
+            .iter()
+            .map(|id| {
+                let r = self
+                    .replicas
+                    .serving(id)
+                    .ok_or(ReplyCode::DatabaseFailure)?;
+                Ok(box_key(r, id))
+            })
+            .collect::<Result<Vec<_>, ReplyCode>>()?;
+        self.db
+            .multi_get(keys)
+            .into_iter()
+            .zip(ids)
+            .map(|(value, id)| match value.map_err(db_failure)? {
+                None => Ok(ReadResult::not_found()),
+                Some(v) if v.len() >= SIGNATURE_LEN => {
+                    Ok(ReadResult::stored(&v[..SIGNATURE_LEN], &v[SIGNATURE_LEN..]))
+                }
+                Some(v) => {
+                    tracing::error!(?id, len = v.len(), "corrupt stored box");
+                    Err(ReplyCode::InternalError)
+                }
+            })
+            .collect()
+    }
+
+    /// The status of the copy command with this key, if it was ever processed.
+    pub fn copy_status(&self, key: &[u8; 32]) -> Result<Option<CopyStatus>, ReplyCode> {
+        if lock(&self.copies_in_progress).contains(key) {
+            return Ok(Some(CopyStatus::InProgress));
+        }
+        self.stored_copy_status(key)
+    }
+
+    fn stored_copy_status(&self, key: &[u8; 32]) -> Result<Option<CopyStatus>, ReplyCode> {
+        match self
+            .db
+            .get_pinned(copy_status_key(key))
+            .map_err(db_failure)?
+        {
+            Some(v) => decode_status(&v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Marks the copy command `key` in progress, or `None` if it already is.
+    fn begin_copy(&self, key: [u8; 32]) -> Option<InProgress<'_>> {
+        if !lock(&self.copies_in_progress).insert(key) {
+            return None;
+        }
+        Some(InProgress {
+            set: &self.copies_in_progress,
+            key,
+        })
+    }
+
+    /// Runs the copy command of the temporary stream `temp` at most once: reads and checks it
+    /// all under the shared rules, then commits every write, the temporary stream's tombstones
+    /// and the command's status in one write batch; on failure only the status is written.
+    /// Repeating a command returns its status. Blocking, possibly for long: run it off the
+    /// async executor.
+    pub fn copy(&self, temp: &WriteCap) -> Result<CopyStatus, ReplyCode> {
+        let key = copy_key(temp);
+        if let Some(status) = self.stored_copy_status(&key)? {
+            return Ok(status);
+        }
+        let Some(_in_progress) = self.begin_copy(key) else {
+            return Ok(CopyStatus::InProgress);
+        };
+        let _exclusive = self.exclusive();
+        if let Some(status) = self.stored_copy_status(&key)? {
+            return Ok(status);
+        }
+        let mut batch = WriteBatch::default();
+        let status = match plan_copy(&Lookup(self), temp, self.max_payload) {
+            Ok(boxes) => {
+                for b in &boxes {
+                    self.put_box(&mut batch, b);
+                }
+                CopyStatus::Succeeded
+            }
+            // A transient failure is not the command's outcome: nothing is recorded, and the
+            // command runs again when it is resubmitted.
+            Err(f) if f.code == ReplyCode::DatabaseFailure => return Err(f.code),
+            Err(f) => CopyStatus::Failed(f),
+        };
+        batch.put(copy_status_key(&key), encode_status(status));
+        self.commit(batch)?;
+        Ok(status)
+    }
+
+    /// Takes replica `r` down (it stops serving and storing) or brings it back, first replaying
+    /// every box written while it was down. Returns how many boxes were replayed.
+    pub fn set_replica_up(&self, r: u8, up: bool) -> Result<usize, ReplyCode> {
+        if usize::from(r) >= self.replicas.len() {
+            return Err(ReplyCode::InvalidPayload);
+        }
+        let _exclusive = self.exclusive();
+        if !up {
+            self.replicas.set_up(r, false);
+            return Ok(0);
+        }
+        if self.replicas.is_up(r) {
+            return Ok(0);
+        }
+        let prefix = [b'h', r];
+        let mut batch = WriteBatch::default();
+        let mut replayed = 0;
+        for item in self.db.prefix_iterator(prefix) {
+            let (key, _) = item.map_err(db_failure)?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let id = BoxId::from_slice(&key[2..]).map_err(|_| ReplyCode::InternalError)?;
+            let peer = self.replicas.shard(&id).into_iter().find(|&p| p != r);
+            // The peer holds every box written while `r` was down (a write needs one replica
+            // up); a simulated outage loses no data, so its storage is read even if it is down.
+            if let Some(peer) = peer {
+                if let Some(v) = self.db.get(box_key(peer, &id)).map_err(db_failure)? {
+                    batch.put(box_key(r, &id), v);
+                    replayed += 1;
+                }
+            }
+            batch.delete(key);
+        }
+        self.commit(batch)?;
+        self.replicas.set_up(r, true);
+        Ok(replayed)
+    }
+
+    /// Whether replica `r` holds a copy of box `id` (for tests and diagnostics).
+    pub fn replica_holds(&self, r: u8, id: &BoxId) -> Result<bool, ReplyCode> {
+        Ok(self
+            .db
+            .get_pinned(box_key(r, id))
+            .map_err(db_failure)?
+            .is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bacap::store::suite::fresh_boxes;
+    use bacap::store::wire::ReadResult;
+
+    fn storage() -> Storage {
+        Storage::open(&Config::ephemeral()).unwrap()
+    }
+
+    #[test]
+    fn a_box_lives_on_its_two_shard_replicas() {
+        let s = storage();
+        let (_, boxes) = fresh_boxes(20, 10);
+        for b in &boxes {
+            assert_eq!(s.write(b), Ok(WriteOutcome::Stored));
+            let shard = s.replicas().shard(&b.box_id);
+            for r in 0..4 {
+                assert_eq!(s.replica_holds(r, &b.box_id), Ok(shard.contains(&r)));
+            }
+        }
+    }
+
+    #[test]
+    fn reads_survive_one_replica_down_and_a_returning_replica_catches_up() {
+        let s = storage();
+        let (_, boxes) = fresh_boxes(2, 10);
+        let [a, b] = s.replicas().shard(&boxes[0].box_id);
+        assert_eq!(s.write(&boxes[0]), Ok(WriteOutcome::Stored));
+        s.set_replica_up(a, false).unwrap();
+        let found = ReadResult::stored(boxes[0].signature.as_bytes(), &boxes[0].payload);
+        assert_eq!(s.read_many(&[boxes[0].box_id]), Ok(vec![found]));
+
+        // Written while `a` is down, to a box `a` is a replica of: only the other replica holds
+        // it until `a` returns.
+        let late = std::iter::repeat_with(|| fresh_boxes(1, 10).1.remove(0))
+            .find(|x| s.replicas().shard(&x.box_id).contains(&a))
+            .unwrap();
+        let shard = s.replicas().shard(&late.box_id);
+        assert_eq!(s.write(&late), Ok(WriteOutcome::Stored));
+        assert_eq!(s.replica_holds(a, &late.box_id), Ok(false));
+        let other = shard.into_iter().find(|&r| r != a).unwrap();
+        assert_eq!(s.replica_holds(other, &late.box_id), Ok(true));
+        s.set_replica_up(b, false).unwrap();
+        assert_eq!(
+            s.read_many(&[boxes[0].box_id]),
+            Err(ReplyCode::DatabaseFailure),
+            "both replicas down"
+        );
+        assert_eq!(
+            s.write(&boxes[1]).is_ok(),
+            s.replicas().serving(&boxes[1].box_id).is_some()
+        );
+        s.set_replica_up(b, true).unwrap();
+        s.set_replica_up(a, true).unwrap();
+        for r in shard {
+            assert_eq!(s.replica_holds(r, &late.box_id), Ok(true), "replica {r}");
+        }
+    }
+
+    #[test]
+    fn a_copy_in_progress_answers_in_progress() {
+        let s = storage();
+        let temp = WriteCap::generate(&mut rand_core::OsRng);
+        let guard = s.begin_copy(copy_key(&temp)).unwrap();
+        assert!(s.begin_copy(copy_key(&temp)).is_none());
+        assert_eq!(s.copy(&temp), Ok(CopyStatus::InProgress));
+        assert_eq!(
+            s.copy_status(&copy_key(&temp)),
+            Ok(Some(CopyStatus::InProgress))
+        );
+        drop(guard);
+        assert!(matches!(s.copy(&temp), Ok(CopyStatus::Failed(_))));
+    }
+
+    #[test]
+    fn copy_status_encoding_round_trips() {
+        for st in [
+            CopyStatus::Succeeded,
+            CopyStatus::InProgress,
+            CopyStatus::Failed(CopyFailure {
+                code: ReplyCode::Tombstone,
+                position: 70_000,
+            }),
+        ] {
+            assert_eq!(decode_status(&encode_status(st)), Ok(st));
+        }
+        assert!(decode_status(&[9, 0, 0, 0, 0, 0]).is_err());
+        assert!(decode_status(&[0]).is_err());
+    }
+}
