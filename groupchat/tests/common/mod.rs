@@ -108,3 +108,74 @@ pub fn texts(c: &Client, group: &GroupId) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// How a [`Flaky`] store fails once its budget is spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailMode {
+    /// The operation is not carried out (the request was lost, or the client died before).
+    Before,
+    /// The operation is carried out and its reply lost (the client died after the network
+    /// acted).
+    After,
+}
+
+/// A store that works for `budget` operations, then fails every one: a client killed at that
+/// point, when the test drops it and reopens the profile on the inner store.
+pub struct Flaky {
+    pub inner: Arc<dyn BoxStore>,
+    pub budget: std::sync::atomic::AtomicI64,
+    pub mode: FailMode,
+}
+
+impl Flaky {
+    pub fn new(inner: &Arc<dyn BoxStore>, budget: i64, mode: FailMode) -> Arc<dyn BoxStore> {
+        Arc::new(Self {
+            inner: inner.clone(),
+            budget: budget.into(),
+            mode,
+        })
+    }
+
+    async fn gate<T>(
+        &self,
+        op: impl std::future::Future<Output = Result<T, bacap::store::StoreError>>,
+    ) -> Result<T, bacap::store::StoreError> {
+        use std::sync::atomic::Ordering;
+        let dead = || Err(bacap::store::StoreError::Unavailable("killed".into()));
+        if self.budget.fetch_sub(1, Ordering::SeqCst) > 0 {
+            return op.await;
+        }
+        if self.mode == FailMode::After {
+            let _ = op.await;
+        }
+        dead()
+    }
+}
+
+#[async_trait::async_trait]
+impl BoxStore for Flaky {
+    async fn write(
+        &self,
+        sealed: &bacap::SealedBox,
+    ) -> Result<bacap::store::WriteOutcome, bacap::store::StoreError> {
+        self.gate(self.inner.write(sealed)).await
+    }
+    async fn read_many(
+        &self,
+        ids: &[bacap::BoxId],
+    ) -> Result<Vec<bacap::store::ReadOutcome>, bacap::store::StoreError> {
+        self.gate(self.inner.read_many(ids)).await
+    }
+    async fn copy(
+        &self,
+        temp: &bacap::WriteCap,
+    ) -> Result<bacap::store::CopyStatus, bacap::store::StoreError> {
+        self.gate(self.inner.copy(temp)).await
+    }
+    async fn copy_status(
+        &self,
+        key: &[u8; 32],
+    ) -> Result<Option<bacap::store::CopyStatus>, bacap::store::StoreError> {
+        self.gate(self.inner.copy_status(key)).await
+    }
+}
