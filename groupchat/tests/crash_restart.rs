@@ -42,7 +42,7 @@ async fn a_sender_killed_at_any_step_sends_each_message_exactly_once() {
             let (pa, pb, group) = pair(&store).await;
             {
                 let mut killed =
-                    Client::open(&pa.path(), Flaky::new(&store, budget, mode)).unwrap();
+                    Client::open(&pa.path(), Flaky::store(&store, budget, mode)).unwrap();
                 // The kill: whatever step fails, the process dies there.
                 let _ = async {
                     killed.post_text(&group, "short").await?;
@@ -110,7 +110,7 @@ async fn an_introducer_killed_while_approving_approves_exactly_once() {
             }
             {
                 let mut killed =
-                    Client::open(&pa.path(), Flaky::new(&store, budget, mode)).unwrap();
+                    Client::open(&pa.path(), Flaky::store(&store, budget, mode)).unwrap();
                 let _ = killed.approve(&group, "carol").await;
             }
             let mut a = pa.open(&store);
@@ -188,7 +188,7 @@ async fn a_reader_killed_mid_poll_records_every_message_once() {
     .unwrap();
     for budget in 0..8 {
         let mut killed =
-            Client::open(&pb.path(), Flaky::new(&store, budget, FailMode::After)).unwrap();
+            Client::open(&pb.path(), Flaky::store(&store, budget, FailMode::After)).unwrap();
         let _ = killed.poll().await;
     }
     let mut b = pb.open(&store);

@@ -128,7 +128,7 @@ pub struct Flaky {
 }
 
 impl Flaky {
-    pub fn new(inner: &Arc<dyn BoxStore>, budget: i64, mode: FailMode) -> Arc<dyn BoxStore> {
+    pub fn store(inner: &Arc<dyn BoxStore>, budget: i64, mode: FailMode) -> Arc<dyn BoxStore> {
         Arc::new(Self {
             inner: inner.clone(),
             budget: budget.into(),
