@@ -71,20 +71,18 @@ impl Replicas {
     /// `BLAKE2b-256(k_r || box_id)`, smallest first.
     pub fn shard(&self, box_id: &BoxId) -> [u8; 2] {
         let mut best: [(IdentityKey, u8); 2] = [([0xff; 32], 0), ([0xff; 32], 1)];
-        let mut found = 0;
         for (r, key) in self.keys.iter().enumerate() {
             let mut h = Blake2b::<U32>::new();
             h.update(key);
             h.update(box_id.as_bytes());
             let h: IdentityKey = h.finalize().into();
             let r = r as u8;
-            if found == 0 || h < best[0].0 {
+            if r == 0 || h < best[0].0 {
                 best[1] = best[0];
                 best[0] = (h, r);
-            } else if found == 1 || h < best[1].0 {
+            } else if r == 1 || h < best[1].0 {
                 best[1] = (h, r);
             }
-            found += 1;
         }
         [best[0].1, best[1].1]
     }
