@@ -78,17 +78,40 @@ fn conformance_reports_unreadable_and_malformed_files_in_one_line() {
 }
 
 #[test]
-fn demo_round_trips_every_message() {
-    let out = bacap_chat(&["demo", "--messages", "4"]);
+fn demo_round_trips_every_message_through_a_lossy_courier() {
+    let out = bacap_chat(&[
+        "demo",
+        "--messages",
+        "4",
+        "--long-kib",
+        "8",
+        "--latency",
+        "2",
+        "--loss",
+        "0.2",
+        "--seed",
+        "7",
+    ]);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("courier: simulator on http://127.0.0.1:"),
+        "{stdout}"
+    );
     for i in 1..=4 {
         assert!(
-            stdout.contains(&format!("-> \"message {i} of 4\"")),
+            stdout.contains(&format!("bob:   got  \"message {i} of 4\"")),
             "{stdout}"
         );
     }
-    assert!(stdout.contains("all 4 messages arrived intact and in order"));
+    assert!(
+        stdout.contains("bob:   got  a 8192 byte message"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("all 5 messages arrived intact and in order"),
+        "{stdout}"
+    );
 }
 
 #[test]
