@@ -21,6 +21,10 @@ pub enum ClientError {
     /// Writing or reading streams failed (store errors are transient: retry).
     #[error("stream: {0}")]
     Stream(#[from] StreamError),
+    /// The operation was persisted but the store did not confirm it (transient): it will be
+    /// resumed by the next network operation. Do not send it again.
+    #[error("queued, to be resumed: {0}")]
+    Queued(StreamError),
     /// A BACAP error.
     #[error("bacap: {0}")]
     Bacap(#[from] bacap::Error),

@@ -76,6 +76,9 @@ pub struct MemberInfo {
     pub is_me: bool,
     /// Who introduced the member, if we know.
     pub introduced_by: Option<MemberId>,
+    /// Whether the membership hash of their latest message we read differed from our view
+    /// (see [`crate::client::Event::MembershipMismatch`]).
+    pub view_differs: bool,
 }
 
 /// A member of a group.
@@ -84,6 +87,8 @@ pub(crate) struct Member {
     /// `None` for ourselves.
     pub reader: Option<StreamReader>,
     pub introduced_by: Option<MemberId>,
+    /// Whether the membership hash of their latest message differed from our view.
+    pub view_differs: bool,
 }
 
 /// A group we are a member of.
@@ -107,6 +112,7 @@ impl Group {
                 please_add: me,
                 reader: None,
                 introduced_by: None,
+                view_differs: false,
             },
         );
         Self {
@@ -168,6 +174,7 @@ impl Group {
                 please_add,
                 reader: Some(reader),
                 introduced_by,
+                view_differs: false,
             },
         );
         Ok(true)
@@ -182,6 +189,7 @@ impl Group {
                 name: m.please_add.display_name.to_string(),
                 is_me: *k == self.me,
                 introduced_by: m.introduced_by,
+                view_differs: m.view_differs,
             })
             .collect()
     }
@@ -205,6 +213,7 @@ impl Group {
                         .map(|r| r.to_bytes().to_vec())
                         .unwrap_or_default(),
                     introduced_by: m.introduced_by.map(|i| i.0.to_vec()).unwrap_or_default(),
+                    view_differs: m.view_differs,
                 })
                 .collect(),
             owe_who_reply: self.owe_who_reply,
@@ -236,6 +245,7 @@ impl Group {
                     please_add,
                     reader,
                     introduced_by: MemberId::from_slice(&m.introduced_by),
+                    view_differs: m.view_differs,
                 },
             );
         }

@@ -62,6 +62,9 @@ pub struct MemberRecord {
     /// The member ID of whoever introduced this member, empty if none (creator, ourselves).
     #[serde(with = "serde_bytes")]
     pub introduced_by: Vec<u8>,
+    /// Whether their latest message's membership hash differed from our view.
+    #[serde(default)]
+    pub view_differs: bool,
 }
 
 /// A group.

@@ -209,3 +209,25 @@ async fn a_reader_killed_mid_poll_records_every_message_once() {
         .sum();
     assert_eq!(count, 1, "one file on disk");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_the_store_did_not_confirm_is_queued_not_failed() {
+    let store = memory_store();
+    let (pa, pb, group) = pair(&store).await;
+    {
+        let mut offline =
+            Client::open(&pa.path(), Flaky::store(&store, 0, FailMode::Before)).unwrap();
+        let err = offline.post_text(&group, "later").await.unwrap_err();
+        assert!(matches!(err, groupchat::ClientError::Queued(_)), "{err:?}");
+        // A new send cannot overtake it: it resumes the queued one first, which fails again.
+        let err = offline.post_text(&group, "even later").await.unwrap_err();
+        assert!(matches!(err, groupchat::ClientError::Stream(_)), "{err:?}");
+        assert_eq!(offline.pending_count().unwrap(), 1);
+    }
+    let mut a = pa.open(&store);
+    a.post_text(&group, "back online").await.unwrap();
+    let mut b = pb.open(&store);
+    settle(&mut b).await;
+    let got: Vec<String> = texts(&b, &group).into_iter().map(|(_, t)| t).collect();
+    assert_eq!(got, vec!["later".to_owned(), "back online".to_owned()]);
+}

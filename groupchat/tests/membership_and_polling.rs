@@ -123,6 +123,14 @@ async fn a_transient_membership_difference_is_reported_then_agrees() {
         "{ev:?}"
     );
     assert_eq!(texts(&c, &group).len(), 2);
+    let differs: Vec<_> = c
+        .group_info(&group)
+        .unwrap()
+        .members
+        .into_iter()
+        .filter(|m| m.view_differs)
+        .collect();
+    assert!(differs.is_empty(), "b's latest message agrees: {differs:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

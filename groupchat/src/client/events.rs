@@ -53,8 +53,11 @@ pub enum Event {
         /// Who vouched for them.
         by: Option<MemberId>,
     },
-    /// A sender's membership hash differs from ours (after applying their message). Transient
-    /// while introductions propagate; if it persists, ask [`Client::who`].
+    /// A sender's membership hash started to differ from ours (after applying their message):
+    /// reported when a sender's latest message differs and its previous one did not, so a new
+    /// member catching up on old messages hears of each sender once. Transient while
+    /// introductions propagate; [`MemberInfo::view_differs`] tells whether it still holds; if it
+    /// persists, ask [`Client::who`].
     MembershipMismatch {
         /// Group.
         group: GroupId,

@@ -44,7 +44,10 @@ impl Client {
         };
         pre.puts.push((keys::pending(seq), records::encode(&rec)));
         self.commit(pre)?;
-        self.run_pending(seq, rec).await
+        match self.run_pending(seq, rec).await {
+            Err(ClientError::Stream(e)) if !permanent(&e) => Err(ClientError::Queued(e)),
+            other => other,
+        }
     }
 
     /// Runs every persisted operation that has not completed (after a kill, or after a store

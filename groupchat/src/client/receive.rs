@@ -306,8 +306,11 @@ impl Client {
                 }
             }
         }
-        let ours = self.group(&gid)?.membership_hash();
-        if msg.membership_hash != ours {
+        let g = self.groups.get_mut(&gid).expect("checked");
+        let ours = g.membership_hash();
+        let differs = msg.membership_hash != ours;
+        let member = g.members.get_mut(&sender_key).expect("checked");
+        if differs && !member.view_differs {
             events.push(Event::MembershipMismatch {
                 group: gid,
                 sender,
@@ -315,6 +318,7 @@ impl Client {
                 ours,
             });
         }
+        member.view_differs = differs;
         Ok(())
     }
 
