@@ -231,3 +231,39 @@ async fn a_send_the_store_did_not_confirm_is_queued_not_failed() {
     let got: Vec<String> = texts(&b, &group).into_iter().map(|(_, t)| t).collect();
     assert_eq!(got, vec!["later".to_owned(), "back online".to_owned()]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_that_fails_locally_is_read_again_not_lost() {
+    let store = memory_store();
+    let (pa, pb, group) = pair(&store).await;
+    let mut a = pa.open(&store);
+    a.post_text(&group, "t1").await.unwrap();
+    a.send_file(
+        &group,
+        "f.txt",
+        groupchat::messages::FileType::Arbitrary,
+        b"data".to_vec(),
+    )
+    .await
+    .unwrap();
+    a.post_text(&group, "t2").await.unwrap();
+    let mut b = pb.open(&store);
+    // The files directory cannot be made: receiving the file fails.
+    std::fs::write(pb.path().join("files"), b"in the way").unwrap();
+    assert!(b.poll().await.is_err());
+    std::fs::remove_file(pb.path().join("files")).unwrap();
+    settle(&mut b).await;
+    let got: Vec<String> = texts(&b, &group).into_iter().map(|(_, t)| t).collect();
+    assert_eq!(got, vec!["t1".to_owned(), "t2".to_owned()]);
+    let files: Vec<_> = b
+        .history(&group)
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e.content {
+            Content::File { path, .. } => Some(path),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(files.len(), 1);
+    assert_eq!(std::fs::read(&files[0]).unwrap(), b"data");
+}

@@ -197,6 +197,26 @@ impl Client {
             wb.put(keys::PROFILE, records::encode(&rec).as_slice());
             db.write(wb)?;
         }
+        let mut client = Self {
+            dir: profile_dir.to_path_buf(),
+            db,
+            store,
+            config,
+            groups: BTreeMap::new(),
+            channels: BTreeMap::new(),
+            inv_in: BTreeMap::new(),
+            inv_out: BTreeMap::new(),
+            next_seq: 0,
+            stuck: HashMap::new(),
+        };
+        client.load()?;
+        Ok(client)
+    }
+
+    /// Loads the whole state from the database (on open, and after a failed operation left the
+    /// memory ahead of what was stored).
+    fn load(&mut self) -> Result<(), ClientError> {
+        let (db, config) = (&self.db, self.config);
         let next_seq = match db.get(keys::SEQ)? {
             None => 0,
             Some(b) => u64::from_be_bytes(
@@ -243,18 +263,12 @@ impl Client {
             check_version("invitation", rec.v)?;
             inv_out.insert((group_id_from(&rec.group_id)?, rec.channel.clone()), rec);
         }
-        Ok(Self {
-            dir: profile_dir.to_path_buf(),
-            db,
-            store,
-            config,
-            groups,
-            channels,
-            inv_in,
-            inv_out,
-            next_seq,
-            stuck: HashMap::new(),
-        })
+        self.groups = groups;
+        self.channels = channels;
+        self.inv_in = inv_in;
+        self.inv_out = inv_out;
+        self.next_seq = next_seq;
+        Ok(())
     }
 
     /// The profile directory.
@@ -270,7 +284,17 @@ impl Client {
         s
     }
 
+    /// Writes the records `d` names in one WriteBatch. If that fails, the memory is reloaded
+    /// from the database, so it never runs ahead of what is stored.
     fn commit(&mut self, d: Dirty) -> Result<(), ClientError> {
+        let result = self.commit_inner(d);
+        if result.is_err() {
+            let _ = self.load();
+        }
+        result
+    }
+
+    fn commit_inner(&mut self, d: Dirty) -> Result<(), ClientError> {
         let mut wb = WriteBatch::default();
         for id in &d.groups {
             let key = keys::group(&id.0);

@@ -97,17 +97,13 @@ impl Client {
         let mut d = Dirty::default();
         d.deletes.push(keys::pending(seq));
         match result {
-            Ok(writers) => {
-                for (t, w) in rec.targets.iter().zip(writers) {
-                    *self.writer_mut(t)? = w;
-                    match t {
-                        TargetRecord::Group(id) => d.groups.insert(group_id_from(id)?),
-                        TargetRecord::Channel(l) => d.channels.insert(l.clone()),
-                    };
+            Ok(writers) => match self.landed(&rec, writers, &mut d) {
+                Ok(()) => self.commit(d),
+                Err(e) => {
+                    let _ = self.load();
+                    Err(e)
                 }
-                self.complete(&rec.completion, &mut d)?;
-                self.commit(d)
-            }
+            },
             Err(e) if permanent(&e) => {
                 // No retry can land it: drop it so it does not block the profile.
                 self.commit(d)?;
@@ -115,6 +111,23 @@ impl Client {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Applies a landed operation in memory: advanced writers, then its completion.
+    fn landed(
+        &mut self,
+        rec: &PendingRecord,
+        writers: Vec<StatefulWriter>,
+        d: &mut Dirty,
+    ) -> Result<(), ClientError> {
+        for (t, w) in rec.targets.iter().zip(writers) {
+            *self.writer_mut(t)? = w;
+            match t {
+                TargetRecord::Group(id) => d.groups.insert(group_id_from(id)?),
+                TargetRecord::Channel(l) => d.channels.insert(l.clone()),
+            };
+        }
+        self.complete(&rec.completion, d)
     }
 
     pub(super) fn check_before(

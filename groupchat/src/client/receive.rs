@@ -1,5 +1,7 @@
 //! Polling: one batched read per round over every stream, and what received messages do.
 
+use bacap::store::ReadOutcome;
+
 use super::*;
 
 impl Client {
@@ -41,7 +43,6 @@ impl Client {
         events: &mut Vec<Event>,
         counted: &mut HashSet<String>,
     ) -> Result<bool, ClientError> {
-        let stuck_limit = self.config.stuck_polls_before_skip.max(1);
         let mut slots = Vec::new();
         let mut ids = Vec::new();
         for (gid, g) in &self.groups {
@@ -70,6 +71,29 @@ impl Client {
                 got: outcomes.len(),
             }));
         }
+        match self.apply_round(slots, &outcomes, events, counted) {
+            Ok((d, moved)) => {
+                self.commit(d)?;
+                Ok(moved)
+            }
+            Err(e) => {
+                // Readers moved in memory only: go back to what is stored, so the messages
+                // of this round are read again.
+                let _ = self.load();
+                Err(e)
+            }
+        }
+    }
+
+    /// Feeds one round's outcomes to the readers and applies what they yield, in memory.
+    fn apply_round(
+        &mut self,
+        slots: Vec<(Slot, usize)>,
+        outcomes: &[ReadOutcome],
+        events: &mut Vec<Event>,
+        counted: &mut HashSet<String>,
+    ) -> Result<(Dirty, bool), ClientError> {
+        let stuck_limit = self.config.stuck_polls_before_skip.max(1);
         let mut d = Dirty::default();
         let mut moved = false;
         let mut at = 0;
@@ -149,8 +173,7 @@ impl Client {
                 Slot::Channel(l) => d.channels.insert(l),
             };
         }
-        self.commit(d)?;
-        Ok(moved)
+        Ok((d, moved))
     }
 
     pub(super) fn on_group_box(
