@@ -262,3 +262,60 @@ impl Group {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::display_name::DisplayName;
+    use bacap::WriteCap;
+    use rand_core::OsRng;
+
+    fn group() -> Group {
+        let id = GroupId([3; 32]);
+        let cap = WriteCap::generate(&mut OsRng);
+        let me = PleaseAdd::new(DisplayName::new("me").unwrap(), &cap.read_cap());
+        Group::new(
+            id,
+            "g".into(),
+            StatefulWriter::new(cap, &group_ctx(&id)),
+            me,
+        )
+    }
+
+    #[test]
+    fn a_group_round_trips_and_same_names_stay_apart() {
+        let mut g = group();
+        for _ in 0..2 {
+            let other = WriteCap::generate(&mut OsRng).read_cap();
+            let pa = PleaseAdd::new(DisplayName::new("me").unwrap(), &other);
+            assert!(g.add_member(pa.clone(), None, Limits::default()).unwrap());
+            assert!(!g.add_member(pa, None, Limits::default()).unwrap(), "once");
+        }
+        let infos = g.member_infos();
+        assert_eq!(infos.len(), 3);
+        assert!(infos.iter().all(|m| m.name == "me"));
+        let back = Group::from_record(&g.to_record(), Limits::default()).unwrap();
+        assert_eq!(back.member_infos(), infos);
+        assert_eq!(back.membership_hash(), g.membership_hash());
+    }
+
+    #[test]
+    fn inconsistent_records_are_corrupt() {
+        let g = group();
+        let mut r = g.to_record();
+        r.me = vec![0; READ_CAP_LEN];
+        assert!(matches!(
+            Group::from_record(&r, Limits::default()),
+            Err(ClientError::Corrupt(_))
+        ));
+        let mut r = g.to_record();
+        r.id = vec![1; 5];
+        assert!(Group::from_record(&r, Limits::default()).is_err());
+        let mut r = g.to_record();
+        r.members[0].reader = vec![1, 2, 3];
+        assert!(Group::from_record(&r, Limits::default()).is_err());
+        let mut r = g.to_record();
+        r.v = 9;
+        assert!(Group::from_record(&r, Limits::default()).is_err());
+    }
+}

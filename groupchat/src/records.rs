@@ -255,3 +255,38 @@ pub struct HistoryRecord {
     /// What it holds.
     pub content: Content,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_bad_bytes_are_errors() {
+        let h = HistoryRecord {
+            v: RECORD_VERSION,
+            seq: 7,
+            sender: vec![1; 16],
+            sender_name: "a".into(),
+            own: false,
+            time_ms: 9,
+            content: Content::File {
+                basename: "x".into(),
+                filetype: "image".into(),
+                len: 3,
+                path: "/p".into(),
+            },
+        };
+        let back: HistoryRecord = decode("history", &encode(&h)).unwrap();
+        assert_eq!(back, h);
+        for bad in [&b""[..], b"\xff", b"\xa1\x01\x02", &encode(&h)[..5]] {
+            assert!(matches!(
+                decode::<HistoryRecord>("history", bad),
+                Err(ClientError::Corrupt(_))
+            ));
+        }
+        let mut trailing = encode(&h).to_vec();
+        trailing.push(0);
+        assert!(decode::<HistoryRecord>("history", &trailing).is_err());
+        assert!(check_version("x", 2).is_err());
+    }
+}

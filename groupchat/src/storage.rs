@@ -15,8 +15,9 @@
 //! | `hist/g/` + group ID + seq | a group history entry |
 //! | `hist/c/` + label + `/` + seq | a channel history entry |
 //!
-//! The directory is made owner-only (0700) and every file in it 0600 when the profile opens;
-//! RocksDB creates later files under that directory, which nobody else can enter.
+//! The directory is made owner-only (0700) and every file in it 0600 when the profile opens and
+//! again when it closes; RocksDB creates files in between under that directory, which nobody
+//! else can enter.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -35,6 +36,27 @@ pub type Entry = (Vec<u8>, Vec<u8>);
 /// A profile's database.
 pub struct Storage {
     db: DB,
+    path: std::path::PathBuf,
+}
+
+/// Makes every file directly in `dir` owner-only.
+fn private_files(dir: &Path) -> Result<(), ClientError> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}
+
+impl Drop for Storage {
+    /// Makes the files RocksDB created since opening owner-only too (best effort; the
+    /// directory is owner-only regardless).
+    fn drop(&mut self) {
+        let _ = self.db.flush();
+        let _ = private_files(&self.path);
+    }
 }
 
 impl core::fmt::Debug for Storage {
@@ -59,13 +81,8 @@ impl Storage {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         let db = DB::open(&opts, &path)?;
-        for entry in fs::read_dir(&path)? {
-            let entry = entry?;
-            if entry.file_type()?.is_file() {
-                fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o600))?;
-            }
-        }
-        Ok(Self { db })
+        private_files(&path)?;
+        Ok(Self { db, path })
     }
 
     /// The value under `key`.
@@ -158,5 +175,38 @@ pub mod keys {
     /// `hist/c/` + label + `/` + seq.
     pub fn channel_history(label: &str, seq: u64) -> Vec<u8> {
         cat(&[CHANNEL_HISTORY, label.as_bytes(), b"/", &seq.to_be_bytes()])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_is_private_to_its_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join("p");
+        {
+            let s = Storage::open(&profile).unwrap();
+            let mut wb = WriteBatch::default();
+            wb.put(b"k", vec![1u8; 100_000]);
+            s.write(wb).unwrap();
+        }
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&profile), 0o700);
+        assert_eq!(mode(&profile.join(DB_DIR)), 0o700);
+        let mut files = 0;
+        for e in fs::read_dir(profile.join(DB_DIR)).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_file() {
+                files += 1;
+                assert_eq!(mode(&e.path()), 0o600, "{:?}", e.path());
+            }
+        }
+        assert!(files > 0);
+        let s = Storage::open(&profile).unwrap();
+        assert_eq!(s.get(b"k").unwrap().unwrap().len(), 100_000);
+        assert_eq!(s.scan(b"k").unwrap().len(), 1);
+        assert!(s.scan(b"x").unwrap().is_empty());
     }
 }

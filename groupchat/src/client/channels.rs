@@ -1,4 +1,19 @@
 //! 1:1 channels: the two-token bootstrap and private texts.
+//!
+//! A channel is two BACAP streams, one each way (context [`CHANNEL_CTX`]). Each side makes
+//! its own outgoing stream and hands the other its ReadCap as a [`ChannelToken`], out of band
+//! (copied by the user: a chat elsewhere, a QR code, in person). Nobody can write into the
+//! other's stream, so there is no in-band way to return a cap: it takes two tokens.
+//!
+//! 1. A: [`Client::make_channel`]`("bob")` makes A's stream and returns token TA.
+//! 2. B: [`Client::accept_channel`]`("alice", TA)` makes B's stream, starts reading A's, and
+//!    returns token TB.
+//! 3. A: [`Client::accept_channel`]`("bob", TB)` starts reading B's stream. Done.
+//!
+//! Tokens are secrets: whoever holds TA reads everything A sends on that channel (invitations,
+//! member lists with every member's ReadCap). They zeroize themselves and never print in
+//! `Debug`; the client stores only the caps, in the owner-only profile database. Labels are
+//! local names, 1 to 32 of `A-Z a-z 0-9 - _ .`.
 
 use super::*;
 
