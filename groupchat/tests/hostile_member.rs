@@ -43,6 +43,7 @@ async fn a_hostile_member_is_reported_and_the_others_carry_on() {
     let config = ClientConfig {
         max_file_len: 1000,
         stuck_polls_before_skip: 2,
+        stuck_time_before_skip: std::time::Duration::ZERO,
         ..Default::default()
     };
     let (pa, pb) = (Profile::new(), Profile::new());

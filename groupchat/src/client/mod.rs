@@ -80,6 +80,9 @@ pub struct ClientConfig {
     /// pointer to a substream that does not exist) is moved past, so a member sending such
     /// things cannot wedge our reading of their stream.
     pub stuck_polls_before_skip: u32,
+    /// And for at least this long (so a chain whose boxes a slow courier is still storing is
+    /// not skipped by a burst of polls).
+    pub stuck_time_before_skip: std::time::Duration,
 }
 
 impl Default for ClientConfig {
@@ -90,6 +93,7 @@ impl Default for ClientConfig {
             max_file_len: files::DEFAULT_MAX_FILE_LEN,
             copy_options: CopyOptions::default(),
             stuck_polls_before_skip: 5,
+            stuck_time_before_skip: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -127,8 +131,9 @@ pub struct Client {
     inv_in: BTreeMap<GroupId, InvitationInRecord>,
     inv_out: BTreeMap<(GroupId, String), InvitationOutRecord>,
     next_seq: u64,
-    /// Per stream (by source name): how many polls it has been stuck. In memory only.
-    stuck: HashMap<String, u32>,
+    /// Per stream (by source name): how many polls it has been stuck, and since when. In
+    /// memory only.
+    stuck: HashMap<String, (u32, std::time::Instant)>,
 }
 
 impl core::fmt::Debug for Client {

@@ -146,13 +146,17 @@ impl Client {
                 Err(e) => {
                     // The reader stays (a bad box, a chain not all there): report it; the
                     // other streams carry on and a later poll retries, until the stream has
-                    // been stuck for `stuck_polls_before_skip` polls: then move past.
+                    // been stuck for `stuck_polls_before_skip` polls and `stuck_time_before_skip`:
+                    // then move past.
                     if !counted.insert(source.clone()) {
                         continue;
                     }
-                    let n = self.stuck.entry(source.clone()).or_insert(0);
+                    let (n, since) = self
+                        .stuck
+                        .entry(source.clone())
+                        .or_insert((0, std::time::Instant::now()));
                     *n += 1;
-                    if *n < stuck_limit {
+                    if *n < stuck_limit || since.elapsed() < self.config.stuck_time_before_skip {
                         events.push(Event::Problem {
                             source,
                             error: e.to_string(),
