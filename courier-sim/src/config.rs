@@ -29,7 +29,7 @@ pub struct Config {
     pub replicas: u8,
 
     /// Replicas (0-based) that start down; repeat or comma-separate. They can be brought back
-    /// with `POST /admin/replicas/{n}/up`.
+    /// with `POST /admin/replicas/N/up`.
     #[arg(long = "replica-down", value_name = "N", value_delimiter = ',')]
     pub replicas_down: Vec<u8>,
 

@@ -27,11 +27,11 @@ pub struct LoadgenArgs {
     pub url: Option<String>,
 
     /// Concurrent writers.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 64)]
     pub writers: usize,
 
     /// Concurrent readers.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 3)]
     pub readers: usize,
 
     /// Boxes per batch read.

@@ -175,7 +175,7 @@ impl Storage {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.set_max_background_jobs(2);
-        opts.set_write_buffer_size(64 << 20);
+        opts.set_write_buffer_size(256 << 20);
         opts.set_max_write_buffer_number(4);
         opts.set_enable_pipelined_write(true);
         let mut table = BlockBasedOptions::default();
