@@ -267,3 +267,44 @@ async fn a_round_that_fails_locally_is_read_again_not_lost() {
     assert_eq!(files.len(), 1);
     assert_eq!(std::fs::read(&files[0]).unwrap(), b"data");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invitee_killed_while_answering_joins_once_with_the_cap_it_signed_for() {
+    for mode in [FailMode::Before, FailMode::After] {
+        for budget in 0..3 {
+            let store = memory_store();
+            let (pa, pb) = (Profile::new(), Profile::new());
+            let (mut a, mut b) = (pa.open(&store), pb.open(&store));
+            let group = a.create_group("g", "alice").unwrap();
+            connect(&mut a, "bob", &mut b, "alice");
+            a.invite(&group, "bob").await.unwrap();
+            b.poll().await.unwrap();
+            drop(b);
+            {
+                let mut killed =
+                    Client::open(&pb.path(), Flaky::store(&store, budget, mode)).unwrap();
+                let _ = killed.accept_invitation(&group, "bob").await;
+            }
+            let mut b = pb.open(&store);
+            b.poll().await.unwrap();
+            // The answer was persisted before it was sent, and the restart sent it.
+            assert_eq!(b.invitations()[0].answered_as.as_deref(), Some("bob"));
+            assert_eq!(b.pending_count().unwrap(), 0);
+            let ev = a.poll().await.unwrap();
+            let requests = ev
+                .iter()
+                .filter(|e| matches!(e, Event::JoinRequest { .. }))
+                .count();
+            assert_eq!(requests, 1, "{mode:?} {budget}: {ev:?}");
+            a.approve(&group, "bob").await.unwrap();
+            let ev = settle(&mut b).await;
+            assert!(
+                ev.iter().any(|e| matches!(e, Event::Joined { .. })),
+                "{mode:?} {budget}: {ev:?}"
+            );
+            b.post_text(&group, "in").await.unwrap();
+            settle(&mut a).await;
+            assert_eq!(texts(&a, &group), vec![("bob".to_owned(), "in".to_owned())]);
+        }
+    }
+}
