@@ -1,0 +1,216 @@
+//! Where profiles live, which courier to use, and opening a profile's client.
+//!
+//! A profile is a directory `<home>/profiles/<name>/` (0700) holding the client's RocksDB state,
+//! received files, and `cli.json` (the default display name and the courier URL). The home is
+//! `--home`, else `$BACAP_CHAT_HOME`, else the platform's data directory
+//! (`~/.local/share/bacap-chat` on Linux).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bacap::store::{BoxStore, HttpStore, RetryPolicy};
+use clap::Args;
+use groupchat::{Client, ClientError};
+use serde::{Deserialize, Serialize};
+
+/// The flags every command shares.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Directory holding the profiles (default: the platform's data directory, e.g.
+    /// ~/.local/share/bacap-chat).
+    #[arg(long, global = true, value_name = "DIR", env = "BACAP_CHAT_HOME")]
+    pub home: Option<PathBuf>,
+    /// The profile to use.
+    #[arg(
+        short,
+        long,
+        global = true,
+        value_name = "NAME",
+        env = "BACAP_CHAT_PROFILE",
+        default_value = "default"
+    )]
+    pub profile: String,
+    /// The courier's URL (default: the one saved in the profile).
+    #[arg(long, global = true, value_name = "URL", env = "BACAP_CHAT_COURIER")]
+    pub courier: Option<String>,
+    /// How many times a query is sent before the courier counts as unreachable.
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        env = "BACAP_CHAT_ATTEMPTS",
+        default_value_t = 10
+    )]
+    pub attempts: u32,
+    /// Print data as JSON, one object per line.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// What the CLI keeps in a profile besides the client's state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Settings {
+    /// The display name used when none is given.
+    #[serde(default)]
+    pub display_name: String,
+    /// The courier URL, if saved.
+    #[serde(default)]
+    pub courier: Option<String>,
+}
+
+const SETTINGS: &str = "cli.json";
+
+/// The profile home.
+pub fn home(global: &Global) -> anyhow::Result<PathBuf> {
+    if let Some(h) = &global.home {
+        return Ok(h.clone());
+    }
+    let dirs = directories::ProjectDirs::from("", "", "bacap-chat").context(
+        "cannot find the platform's data directory; pass --home DIR or set BACAP_CHAT_HOME",
+    )?;
+    Ok(dirs.data_dir().to_path_buf())
+}
+
+/// Checks a profile name: 1 to 32 of A-Z a-z 0-9 - _ (it becomes a directory name).
+pub fn check_name(name: &str) -> anyhow::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+    if !ok {
+        bail!("profile name {name:?}: use 1 to 32 of A-Z a-z 0-9 - _");
+    }
+    Ok(())
+}
+
+/// The directory of profile `name`.
+pub fn profile_dir(global: &Global, name: &str) -> anyhow::Result<PathBuf> {
+    check_name(name)?;
+    Ok(home(global)?.join("profiles").join(name))
+}
+
+/// The profile names under the home.
+pub fn list(global: &Global) -> anyhow::Result<Vec<String>> {
+    let dir = home(global)?.join("profiles");
+    let mut names = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for e in entries.flatten() {
+            if e.path().join(SETTINGS).is_file() {
+                names.push(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Reads the settings of the profile in `dir`.
+pub fn load_settings(dir: &Path) -> anyhow::Result<Settings> {
+    let path = dir.join(SETTINGS);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is damaged", path.display()))
+}
+
+/// Writes the settings of the profile in `dir` (owner-only).
+pub fn save_settings(dir: &Path, settings: &Settings) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(SETTINGS);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(serde_json::to_string_pretty(settings)?.as_bytes())?;
+    f.write_all(b"\n")?;
+    Ok(())
+}
+
+/// An existing profile: its directory and settings.
+pub struct Profile {
+    /// Its name.
+    pub name: String,
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Its settings.
+    pub settings: Settings,
+}
+
+impl Profile {
+    /// The profile the flags name; it must have been set up with `profile init`.
+    pub fn existing(global: &Global) -> anyhow::Result<Self> {
+        let dir = profile_dir(global, &global.profile)?;
+        if !dir.join(SETTINGS).is_file() {
+            bail!(
+                "no profile {:?} in {}; create it with `bacap-chat -p {} profile init --name NAME`",
+                global.profile,
+                dir.parent()
+                    .and_then(Path::parent)
+                    .unwrap_or(&dir)
+                    .display(),
+                global.profile
+            );
+        }
+        let settings = load_settings(&dir)?;
+        Ok(Self {
+            name: global.profile.clone(),
+            dir,
+            settings,
+        })
+    }
+
+    /// The courier URL: the flag or environment, else the profile's.
+    pub fn courier_url(&self, global: &Global) -> anyhow::Result<String> {
+        match global
+            .courier
+            .clone()
+            .or_else(|| self.settings.courier.clone())
+        {
+            Some(url) => Ok(url),
+            None => bail!(
+                "no courier for profile {:?}: pass --courier URL, set BACAP_CHAT_COURIER, or save \
+                 one with `profile init --courier URL`; to run the bundled one: \
+                 `bacap-chat courier --ephemeral` (it prints its URL)",
+                self.name
+            ),
+        }
+    }
+}
+
+/// The HTTP store of the courier at `url`.
+pub fn http_store(url: &str, attempts: u32) -> anyhow::Result<Arc<dyn BoxStore>> {
+    let policy = RetryPolicy {
+        max_attempts: attempts.max(1),
+        max_backoff: Duration::from_secs(1),
+        ..RetryPolicy::default()
+    };
+    let store = HttpStore::with_policy(url, policy).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Arc::new(store))
+}
+
+/// Opens the client of the profile in `dir`, waiting up to 15 s while another bacap-chat
+/// process (a `watch`, say) holds the profile.
+pub fn open_client(dir: &Path, store: Arc<dyn BoxStore>) -> anyhow::Result<Client> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match Client::open(dir, store.clone()) {
+            Ok(c) => return Ok(c),
+            Err(ClientError::Db(e)) if e.to_string().contains("lock") => {
+                if Instant::now() > deadline {
+                    bail!(
+                        "profile {} is in use by another bacap-chat process",
+                        dir.display()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => return Err(e).context(format!("cannot open profile {}", dir.display())),
+        }
+    }
+}
