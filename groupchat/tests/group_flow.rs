@@ -268,3 +268,34 @@ async fn a_long_text_goes_through_all_or_nothing() {
     settle(&mut b).await;
     assert_eq!(common::texts(&b, &group), vec![("a".to_owned(), long)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_welcome_too_long_for_one_box_still_lands_with_its_introduction() {
+    // Eleven members: the member list the tenth newcomer receives needs a substream chain.
+    let store = memory_store();
+    let profiles: Vec<Profile> = (0..11).map(|_| Profile::new()).collect();
+    let mut clients: Vec<_> = profiles.iter().map(|p| p.open(&store)).collect();
+    let group = clients[0].create_group("big", "m0").unwrap();
+    for i in 1..clients.len() {
+        let (head, tail) = clients.split_at_mut(i);
+        let label = format!("m{i}");
+        connect(&mut head[0], &label, &mut tail[0], "m0");
+        join(&mut head[0], &label, &mut tail[0], group, &label).await;
+    }
+    clients[10].post_text(&group, "last in").await.unwrap();
+    for c in clients.iter_mut() {
+        settle(c).await;
+    }
+    let hash = clients[0].group_info(&group).unwrap().membership_hash;
+    for c in &clients {
+        let info = c.group_info(&group).unwrap();
+        assert_eq!(info.members.len(), 11);
+        assert_eq!(info.membership_hash, hash);
+    }
+    for c in &clients[..10] {
+        assert_eq!(
+            texts(c, &group),
+            vec![("m10".to_owned(), "last in".to_owned())]
+        );
+    }
+}
