@@ -1,24 +1,32 @@
-//! `bacap-chat demo`: two parties exchange messages through the bundled courier simulator,
-//! started on an ephemeral loopback port with simulated mixnet latency and loss.
+//! `bacap-chat demo`: three members (alice, bob, carol) chat through the bundled courier
+//! simulator, started on an ephemeral loopback port with simulated mixnet latency and loss.
+//!
+//! Alice creates a group and invites Bob and Carol over 1:1 channels; Bob first asks for a name
+//! that is taken and Alice asks him to revise it; Alice approves both. Everyone posts, Bob sends
+//! a file spanning many boxes, Carol asks WHO. The demo prints the transcript as each member saw
+//! it and succeeds only if every member received every message and the file intact.
 
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 use bacap::store::{BoxStore, HttpStore};
-use bacap::stream::{StreamReader, StreamWriter};
-use bacap::{Geometry, ReadCap, StatefulWriter, WriteCap};
 use clap::Args as ClapArgs;
-use rand_core::OsRng;
+use groupchat::channel::{ChannelToken, GroupId};
+use groupchat::messages::FileType;
+use groupchat::records::Content;
+use groupchat::{Client, Event};
+
+use crate::output;
 
 /// Options of the demo.
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// How many short messages the writer sends.
-    #[arg(long, default_value_t = 5)]
-    messages: usize,
-    /// Size of the one long message (spanning many boxes), in KiB.
+    /// Size of the file Bob sends, in KiB (a box carries about 1.5 KiB).
     #[arg(long, value_name = "KIB", default_value_t = 24)]
-    long_kib: usize,
+    file_kib: usize,
     /// Simulated mixnet latency of every reply, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 20)]
     latency: u64,
@@ -30,88 +38,197 @@ pub struct Args {
     seed: u64,
 }
 
-const CTX: &[u8] = b"bacap-chat-demo";
-
+/// Runs the demo.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(async {
-        let mut config = courier_sim::Config::ephemeral();
-        config.latency = args.latency;
-        config.jitter = args.latency / 2;
-        config.loss = args.loss;
-        config.seed = args.seed;
-        let server = courier_sim::serve(config)
-            .await
-            .context("starting the bundled courier")?;
-        println!(
-            "courier: simulator on {} ({} ms latency, {:.0}% of replies lost)",
-            server.url(),
-            args.latency,
-            args.loss * 100.0
-        );
-        let store = HttpStore::new(&server.url())?;
-        let result = exchange(&store, &args).await;
-        server.shutdown().await?;
-        result
-    })?;
-    Ok(ExitCode::SUCCESS)
+    runtime
+        .block_on(async {
+            let mut config = courier_sim::Config::ephemeral();
+            config.latency = args.latency;
+            config.jitter = args.latency / 2;
+            config.loss = args.loss;
+            config.seed = args.seed;
+            let server = courier_sim::serve(config)
+                .await
+                .context("starting the bundled courier")?;
+            println!(
+                "courier: simulator on {} ({} ms latency, {:.0}% of replies lost)",
+                server.url(),
+                args.latency,
+                args.loss * 100.0
+            );
+            let store: Arc<dyn BoxStore> = Arc::new(HttpStore::new(&server.url())?);
+            let dir = tempfile::tempdir().context("making a temporary directory")?;
+            let started = Instant::now();
+            let result = chat(&store, dir.path(), &args).await;
+            server.shutdown().await?;
+            let ok = result?;
+            println!("demo: finished in {:.1} s", started.elapsed().as_secs_f64());
+            Ok::<_, anyhow::Error>(ok)
+        })
+        .map(|ok| {
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        })
 }
 
-async fn exchange(store: &dyn BoxStore, args: &Args) -> anyhow::Result<()> {
-    let geometry = Geometry::default();
-    let cap = WriteCap::generate(&mut OsRng);
-    // The ReadCap travels to the reader as its 136-byte encoding.
-    let shared = cap.read_cap().to_bytes();
-    let mut writer = StreamWriter::new(StatefulWriter::new(cap, CTX), geometry);
-    let mut reader = StreamReader::new(ReadCap::from_bytes(shared.as_ref())?, CTX);
-    println!(
-        "alice: stream starts at index {}",
-        writer.writer().next_index().idx()
-    );
-
-    let mut sent: Vec<Vec<u8>> = (1..=args.messages)
-        .map(|i| format!("message {i} of {}", args.messages).into_bytes())
-        .collect();
-    let long: Vec<u8> = (0..args.long_kib * 1024).map(|i| (i % 251) as u8).collect();
-    sent.insert(sent.len() / 2, long);
-    for message in &sent {
-        writer
-            .send(store, &mut OsRng, message)
-            .await
-            .context("sending")?;
-        if message.len() < geometry.box_plaintext_len {
-            println!("alice: sent {:?}", String::from_utf8_lossy(message));
-        } else {
-            let boxes = message.len().div_ceil(geometry.box_plaintext_len - 1);
-            println!(
-                "alice: sent a {} byte message as {boxes} boxes in one all-or-nothing copy",
-                message.len()
-            );
-        }
-    }
-
-    let mut received = Vec::new();
-    while let Some(message) = reader.poll(store).await.context("polling")? {
-        if message.len() < geometry.box_plaintext_len {
-            println!("bob:   got  {:?}", String::from_utf8_lossy(&message));
-        } else {
-            println!("bob:   got  a {} byte message", message.len());
-        }
-        received.push(message.to_vec());
-    }
-    if received != sent {
-        bail!(
-            "bob got {} of {} messages intact",
-            received.iter().zip(&sent).filter(|(a, b)| a == b).count(),
-            sent.len()
-        );
-    }
-    println!(
-        "demo: all {} messages arrived intact and in order",
-        sent.len()
-    );
+/// Bootstraps a channel: tokens travel as text, as people copy them.
+fn connect(a: &mut Client, a_label: &str, b: &mut Client, b_label: &str) -> anyhow::Result<()> {
+    let ta = a.make_channel(a_label)?;
+    let tb = b.accept_channel(b_label, &ChannelToken::parse(&ta.to_text())?)?;
+    a.accept_channel(a_label, &ChannelToken::parse(&tb.to_text())?)?;
     Ok(())
+}
+
+/// Polls until a poll finds nothing (at most 10 polls), printing what `who` saw.
+async fn settle(who: &str, c: &mut Client) -> anyhow::Result<Vec<Event>> {
+    let mut all = Vec::new();
+    for _ in 0..10 {
+        let ev = c.poll().await.with_context(|| format!("{who} polling"))?;
+        if ev.is_empty() {
+            break;
+        }
+        for e in &ev {
+            let name_of = |id: &GroupId| {
+                c.group_info(id)
+                    .map(|g| g.name)
+                    .unwrap_or_else(|_| "?".into())
+            };
+            println!("{who:>5} sees: {}", output::event_line(e, &name_of));
+        }
+        all.extend(ev);
+    }
+    Ok(all)
+}
+
+async fn chat(store: &Arc<dyn BoxStore>, dir: &Path, args: &Args) -> anyhow::Result<bool> {
+    let mut alice = Client::open(&dir.join("alice"), store.clone())?;
+    let mut bob = Client::open(&dir.join("bob"), store.clone())?;
+    let mut carol = Client::open(&dir.join("carol"), store.clone())?;
+    println!("profiles: alice, bob and carol in {}", dir.display());
+
+    connect(&mut alice, "bob", &mut bob, "alice")?;
+    connect(&mut alice, "carol", &mut carol, "alice")?;
+    println!("channels: alice-bob and alice-carol, tokens exchanged");
+    let group = alice.create_group("demo", "alice")?;
+    println!("alice: created group \"demo\"");
+
+    alice.invite(&group, "bob").await?;
+    alice.invite(&group, "carol").await?;
+    println!("alice: invited bob and carol");
+    settle("bob", &mut bob).await?;
+    settle("carol", &mut carol).await?;
+    bob.accept_invitation(&group, "alice").await?;
+    println!("bob: asked to join as \"alice\"");
+    carol.accept_invitation(&group, "carol").await?;
+    println!("carol: asked to join as \"carol\"");
+    settle("alice", &mut alice).await?;
+    alice
+        .ask_revise(&group, "bob", "alice is taken, please pick another name")
+        .await?;
+    println!("alice: asked bob to revise his display name");
+    alice.approve(&group, "carol").await?;
+    println!("alice: approved carol");
+    settle("bob", &mut bob).await?;
+    bob.accept_invitation(&group, "bob").await?;
+    println!("bob: asked to join as \"bob\"");
+    settle("alice", &mut alice).await?;
+    alice.approve(&group, "bob").await?;
+    println!("alice: approved bob");
+    for _ in 0..2 {
+        settle("bob", &mut bob).await?;
+        settle("carol", &mut carol).await?;
+        settle("alice", &mut alice).await?;
+    }
+
+    let texts = [
+        ("alice", "welcome, bob and carol!"),
+        ("bob", "thanks alice, hi carol"),
+        ("carol", "hello both"),
+    ];
+    alice.post_text(&group, texts[0].1).await?;
+    bob.post_text(&group, texts[1].1).await?;
+    carol.post_text(&group, texts[2].1).await?;
+    println!("all: posted a text each");
+    let file: Vec<u8> = (0..args.file_kib * 1024)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    bob.send_file(&group, "notes.bin", FileType::Arbitrary, file.clone())
+        .await?;
+    println!(
+        "bob: sent notes.bin, {} bytes (about {} boxes, landing all at once)",
+        file.len(),
+        file.len().div_ceil(1556)
+    );
+    carol.who(&group).await?;
+    println!("carol: asked WHO");
+    for _ in 0..2 {
+        settle("alice", &mut alice).await?;
+        settle("bob", &mut bob).await?;
+        settle("carol", &mut carol).await?;
+    }
+
+    let mut ok = true;
+    let hashes: Vec<_> = [&alice, &bob, &carol]
+        .iter()
+        .map(|c| c.group_info(&group).map(|g| g.membership_hash))
+        .collect::<Result<_, _>>()?;
+    for (name, c) in [("alice", &alice), ("bob", &bob), ("carol", &carol)] {
+        println!("--- transcript as {name} saw it ---");
+        let history = c.history(&group)?;
+        for e in &history {
+            println!("{}", output::entry_line(e));
+        }
+        for (sender, text) in texts {
+            let got = history.iter().any(|e| {
+                e.sender_name == sender && matches!(&e.content, Content::Text(t) if t == text)
+            });
+            if !got {
+                println!("MISSING at {name}: {sender}'s {text:?}");
+                ok = false;
+            }
+        }
+        let members = c.group_info(&group)?.members.len();
+        if members != 3 {
+            println!("WRONG at {name}: {members} members, not 3");
+            ok = false;
+        }
+        if name != "bob" {
+            let intact = history.iter().any(|e| match &e.content {
+                Content::File { path, .. } if e.sender_name == "bob" && !path.is_empty() => {
+                    std::fs::read(path).is_ok_and(|b| b == file)
+                }
+                _ => false,
+            });
+            if intact {
+                println!("{name}: the file arrived intact");
+            } else {
+                println!("MISSING at {name}: bob's file, intact");
+                ok = false;
+            }
+        }
+    }
+    if hashes.iter().any(|h| *h != hashes[0]) {
+        println!("WRONG: the members' membership hashes differ");
+        ok = false;
+    }
+    if ok {
+        println!(
+            "demo: every member received every message and the file intact; all three agree on \
+             the member list"
+        );
+    } else {
+        println!("demo: FAILED");
+    }
+    drop((alice, bob, carol));
+    if !ok {
+        bail!("some member missed a message or the file");
+    }
+    Ok(ok)
 }

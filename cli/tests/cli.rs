@@ -78,13 +78,11 @@ fn conformance_reports_unreadable_and_malformed_files_in_one_line() {
 }
 
 #[test]
-fn demo_round_trips_every_message_through_a_lossy_courier() {
+fn demo_three_members_chat_and_share_a_file_through_a_lossy_courier() {
     let out = bacap_chat(&[
         "demo",
-        "--messages",
-        "4",
-        "--long-kib",
-        "8",
+        "--file-kib",
+        "20",
         "--latency",
         "2",
         "--loss",
@@ -98,20 +96,42 @@ fn demo_round_trips_every_message_through_a_lossy_courier() {
         stdout.contains("courier: simulator on http://127.0.0.1:"),
         "{stdout}"
     );
-    for i in 1..=4 {
+    assert!(
+        stdout.contains("bob sees: channel alice asks for another display name"),
+        "{stdout}"
+    );
+    for who in ["alice", "bob", "carol"] {
         assert!(
-            stdout.contains(&format!("bob:   got  \"message {i} of 4\"")),
+            stdout.contains(&format!("--- transcript as {who} saw it ---")),
             "{stdout}"
         );
     }
+    // Each transcript holds all three texts; the two receivers got the file intact.
+    for t in [
+        "welcome, bob and carol!",
+        "thanks alice, hi carol",
+        "hello both",
+    ] {
+        let in_transcripts = stdout
+            .lines()
+            .filter(|l| l.ends_with(&format!("): {t}")) && !l.contains(" sees: "))
+            .count();
+        assert_eq!(in_transcripts, 3, "{t}: {stdout}");
+    }
     assert!(
-        stdout.contains("bob:   got  a 8192 byte message"),
+        stdout.contains("alice: the file arrived intact"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("all 5 messages arrived intact and in order"),
+        stdout.contains("carol: the file arrived intact"),
         "{stdout}"
     );
+    assert!(stdout.contains("20480 bytes (about 14 boxes"), "{stdout}");
+    assert!(
+        stdout.contains("demo: every member received every message and the file intact"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("MISSING"), "{stdout}");
 }
 
 #[test]
