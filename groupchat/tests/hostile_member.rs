@@ -131,6 +131,19 @@ async fn a_hostile_member_is_reported_and_the_others_carry_on() {
         .send(&*store, &mut OsRng, &big.to_cbor())
         .await
         .unwrap();
+    // A file far over the cap: readers stop fetching its chain at their limit.
+    let huge_file = GroupChatMessage::new(
+        hash,
+        Body::FileUpload(FileUpload {
+            payload: vec![2; 200_000],
+            filetype: FileType::Sound,
+            basename: "huge.ogg".into(),
+        }),
+    );
+    rogue_stream
+        .send(&*store, &mut OsRng, &huge_file.to_cbor())
+        .await
+        .unwrap();
     let mut gw = rogue_stream.writer().clone();
     // An unknown message type.
     let mut unknown = Vec::new();
@@ -156,6 +169,11 @@ async fn a_hostile_member_is_reported_and_the_others_carry_on() {
     let p = problems(&all);
     assert!(p.iter().any(|e| e.contains("malformed")), "{p:?}");
     assert!(p.iter().any(|e| e.contains("over the cap")), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|e| e.contains("exceeds the limit of 66536 bytes")),
+        "{p:?}"
+    );
     assert!(
         p.iter().any(|e| e.contains("unknown message type 9")),
         "{p:?}"

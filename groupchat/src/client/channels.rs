@@ -72,8 +72,10 @@ impl Client {
                 )))
             }
             None => {
-                c.reader =
-                    Some(StreamReader::new(theirs, CHANNEL_CTX).with_limits(self.config.limits))
+                c.reader = Some(
+                    StreamReader::new(theirs, CHANNEL_CTX)
+                        .with_limits(self.config.effective_limits()),
+                )
             }
         }
         let ours = ChannelToken::new(&c.writer.cap().read_cap());

@@ -160,7 +160,7 @@ impl Client {
         let plan = AllOrNothingPlan::for_messages(
             &mut OsRng,
             self.config.geometry,
-            &self.config.limits,
+            &self.config.effective_limits(),
             vec![
                 (g.writer.clone(), &intro[..]),
                 (chan.writer.clone(), &welcome[..]),

@@ -70,7 +70,7 @@ const KIND_PLAN: u8 = 2;
 pub struct ClientConfig {
     /// The store's box geometry.
     pub geometry: Geometry,
-    /// Limits on messages read and sent.
+    /// Limits on messages read and sent (see [`ClientConfig::effective_limits`]).
     pub limits: Limits,
     /// The largest file sent or accepted.
     pub max_file_len: usize,
@@ -83,6 +83,23 @@ pub struct ClientConfig {
     /// And for at least this long (so a chain whose boxes a slow courier is still storing is
     /// not skipped by a burst of polls).
     pub stuck_time_before_skip: std::time::Duration,
+}
+
+impl ClientConfig {
+    /// The limits applied to every stream read and every message sent: [`ClientConfig::limits`]
+    /// with the message size bounded by the file cap plus 64 KiB for the rest of a message, so
+    /// a peer cannot make us download more than a file we would keep.
+    pub fn effective_limits(&self) -> Limits {
+        let max = self
+            .limits
+            .max_message_len
+            .min(self.max_file_len.saturating_add(64 << 10));
+        let slice = self.geometry.box_plaintext_len.saturating_sub(1).max(1);
+        Limits {
+            max_message_len: max,
+            max_chain_boxes: self.limits.max_chain_boxes.min(max.div_ceil(slice) + 1),
+        }
+    }
 }
 
 impl Default for ClientConfig {
@@ -234,7 +251,7 @@ impl Client {
         for (_, v) in db.scan(keys::GROUP)? {
             let v = Zeroizing::new(v);
             let rec: GroupRecord = records::decode("group", &v)?;
-            let g = Group::from_record(&rec, config.limits)?;
+            let g = Group::from_record(&rec, config.effective_limits())?;
             groups.insert(g.id, g);
         }
         let mut channels = BTreeMap::new();
@@ -245,7 +262,7 @@ impl Client {
             let reader = if rec.reader.is_empty() {
                 None
             } else {
-                Some(StreamReader::from_bytes(&rec.reader)?.with_limits(config.limits))
+                Some(StreamReader::from_bytes(&rec.reader)?.with_limits(config.effective_limits()))
             };
             channels.insert(
                 rec.label.clone(),

@@ -167,7 +167,7 @@ impl Client {
             } => {
                 let id = group_id_from(group)?;
                 let pa = PleaseAdd::from_cbor(please_add)?;
-                let limits = self.config.limits;
+                let limits = self.config.effective_limits();
                 let g = self
                     .groups
                     .get_mut(&id)
@@ -216,7 +216,7 @@ impl Client {
             &g.writer,
             &[&msg],
             self.config.geometry,
-            &self.config.limits,
+            &self.config.effective_limits(),
         )?;
         self.submit(
             KIND_OUTGOING,
@@ -242,7 +242,7 @@ impl Client {
             &c.writer,
             &[&bytes],
             self.config.geometry,
-            &self.config.limits,
+            &self.config.effective_limits(),
         )?;
         self.submit(
             KIND_OUTGOING,

@@ -216,7 +216,7 @@ impl Client {
         msg: GroupChatMessage,
     ) -> Result<(), ClientError> {
         let sender = MemberId::of(&sender_key);
-        let limits = self.config.limits;
+        let limits = self.config.effective_limits();
         let max_file = self.config.max_file_len;
         let sender_name = self.group(&gid)?.members[&sender_key]
             .please_add
@@ -509,7 +509,7 @@ impl Client {
             problem(events, "welcome whose member list lacks us");
             return Ok(());
         };
-        let limits = self.config.limits;
+        let limits = self.config.effective_limits();
         let mut g = Group::new(
             id,
             w.group_name.clone(),
