@@ -178,6 +178,10 @@ impl Storage {
         opts.set_write_buffer_size(256 << 20);
         opts.set_max_write_buffer_number(4);
         opts.set_enable_pipelined_write(true);
+        // Most lookups before a write miss (a new box): a memtable bloom filter answers those
+        // without walking the skip list.
+        opts.set_memtable_whole_key_filtering(true);
+        opts.set_memtable_prefix_bloom_ratio(0.1);
         let mut table = BlockBasedOptions::default();
         table.set_bloom_filter(10.0, false);
         opts.set_block_based_table_factory(&table);
