@@ -1,0 +1,100 @@
+//! User mistakes get a one-line cause on stderr and exit status 1 (2 for usage errors), never a
+//! panic.
+
+use e2e_tests::{Home, Run};
+
+fn one_line_error(run: Run, starts_with: &str) {
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let err = run.stderr.trim();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!("bacap-chat: {starts_with}")),
+        "wanted {starts_with:?}, got {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// A loopback port nobody listens on.
+fn dead_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    format!("http://127.0.0.1:{port}")
+}
+
+#[test]
+fn mistakes_give_one_line_errors() {
+    let home = Home::new(&dead_url());
+    one_line_error(
+        home.run("nobody", &["group", "list"]),
+        "no profile \"nobody\"",
+    );
+    home.run("alice", &["profile", "init", "--name", "alice"])
+        .ok();
+    let dir = home.profile_dir("alice");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    home.run("alice", &["group", "create", "g"]).ok();
+    one_line_error(
+        home.run("alice", &["post", "nosuch", "hi"]),
+        "unknown group \"nosuch\"",
+    );
+    one_line_error(
+        home.run(
+            "alice",
+            &["channel", "accept", "bob", "bacap-chat-channel-v1:zzzz"],
+        ),
+        "invalid channel token",
+    );
+    one_line_error(
+        home.run("alice", &["channel", "accept", "bob", "hello"]),
+        "invalid channel token",
+    );
+    one_line_error(
+        home.run("alice", &["--attempts", "2", "post", "g", "hi"]),
+        "courier unreachable at http://127.0.0.1:",
+    );
+    let big = home.dir.path().join("big.iso");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(9 << 20)
+        .unwrap();
+    one_line_error(
+        home.run("alice", &["send-file", "g", big.to_str().unwrap()]),
+        "",
+    );
+    let run = home.run("alice", &["send-file", "g", big.to_str().unwrap()]);
+    assert!(run.stderr.contains("is too large"), "{}", run.stderr);
+    one_line_error(
+        home.run("alice", &["accept", "g"]),
+        "unknown invitation \"g\"",
+    );
+    one_line_error(home.run("alice", &["approve", "g", "bob"]), "");
+
+    // A usage error is clap's, with status 2.
+    let run = home.run("alice", &["post"]);
+    assert_eq!(run.status.code(), Some(2), "{run:?}");
+}
+
+#[test]
+fn without_a_courier_the_error_says_how_to_start_one() {
+    let home = Home::new("");
+    let run = home
+        .command("alice", &["profile", "init", "--name", "alice"])
+        .env_remove("BACAP_CHAT_COURIER")
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    let run = home
+        .command("alice", &["poll"])
+        .env_remove("BACAP_CHAT_COURIER")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("bacap-chat courier --ephemeral"), "{err}");
+}
