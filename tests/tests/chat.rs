@@ -1,7 +1,9 @@
 //! Several `bacap-chat` processes chat through a `courier-sim` process over loopback, with
 //! simulated latency and loss.
 
-use e2e_tests::{connect, files, group_of, texts, Courier, Faults, Home};
+use std::time::Duration;
+
+use e2e_tests::{connect, files, group_of, texts, wait, Courier, Faults, Home};
 
 const LOSSY: Faults = Faults {
     latency: 3,
@@ -152,4 +154,29 @@ fn private_texts_on_a_channel() {
     assert_eq!(h[0]["text"], "just between us");
     // Nothing of it in the group.
     assert!(texts(&home, "bob", "pair").is_empty());
+}
+
+#[test]
+fn watch_follows_the_group_and_leaves_the_profile_free_between_polls() {
+    let state = tempfile::tempdir().unwrap();
+    let courier = Courier::start(state.path(), 0, LOSSY);
+    let home = Home::new(&courier.url);
+    group_of(&home, "alice", &["bob"], "g");
+    let watch = home.spawn(
+        "bob",
+        &["--json", "watch", "--interval", "200", "--polls", "25"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    home.run("alice", &["post", "g", "one"]).ok();
+    // The same profile, while its watch runs.
+    home.run("bob", &["post", "g", "bob while watching"]).ok();
+    home.run("alice", &["post", "g", "two"]).ok();
+    let events = wait(watch, Duration::from_secs(90)).json();
+    let got: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"] == "group_message" && e["type"] == "text")
+        .map(|e| e["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(got, ["one", "two"], "{events:?}");
+    assert!(events.iter().all(|e| e["group_name"] == "g"), "{events:?}");
 }
