@@ -708,8 +708,8 @@ pub fn send_file(global: &Global, a: SendFileArgs) -> anyhow::Result<ExitCode> {
         "sound" => FileType::Sound,
         _ => FileType::Arbitrary,
     };
-    // Every box carries up to 1556 bytes; the message adds a little framing.
-    let boxes = (payload.len() as u64).div_ceil(1500) + 1;
+    // A box carries 1556 bytes; the chain's framing and pointers leave about 1480 of file.
+    let boxes = (payload.len() as u64).div_ceil(1480) + 1;
     let bar = progress::bar(Some(boxes), &format!("sending {basename}"), global.json);
     let b2 = bar.clone();
     let mut s = Session::online(global, move |st| progress::Counting::wrap(st, b2))?;

@@ -119,6 +119,25 @@ impl Courier {
         Self { child, url, port }
     }
 
+    /// How many write queries the courier carried out (from its `/metrics`).
+    pub fn writes(&self) -> u64 {
+        use std::io::Write;
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            conn,
+            "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut body = String::new();
+        conn.read_to_string(&mut body).expect("read /metrics");
+        body.lines()
+            .find_map(|l| l.strip_prefix("courier_query_duration_seconds_count{op=\"write\"} "))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("a write count in /metrics")
+    }
+
     /// Kills the courier with SIGKILL.
     pub fn kill9(mut self) {
         self.child.kill9();

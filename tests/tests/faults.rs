@@ -1,7 +1,7 @@
 //! Crashes across processes: the courier killed with SIGKILL and restarted on its state, and a
 //! client killed in the middle of an upload.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use e2e_tests::{files, group_of, texts, Courier, Faults, Home};
 
@@ -76,8 +76,19 @@ fn client_killed_mid_upload_resumes_and_delivers_the_file_once() {
     let file = home.dir.path().join("big.bin");
     std::fs::write(&file, &payload).unwrap();
 
+    let before = courier.writes();
     let mut upload = home.spawn("alice", &["send-file", "g", file.to_str().unwrap()]);
-    std::thread::sleep(Duration::from_millis(1500));
+    // Kill it once its boxes are going out (so the operation was persisted before), well
+    // before the last.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while courier.writes() < before + 100 {
+        assert!(Instant::now() < deadline, "the upload did not start");
+        assert!(
+            upload.0.try_wait().unwrap().is_none(),
+            "the upload ended before 100 boxes were written"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(
         upload.0.try_wait().unwrap().is_none(),
         "the upload should still be running"
