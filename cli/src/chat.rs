@@ -824,14 +824,19 @@ pub fn who(global: &Global, a: GroupArg) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `courier ...`: the bundled courier simulator.
-pub fn courier(config: courier_sim::Config) -> anyhow::Result<ExitCode> {
+/// `courier ...`: the bundled courier simulator. Prints `listening on URL` (with `--json`,
+/// `{"listening": URL}`) once it accepts queries.
+pub fn courier(global: &Global, config: courier_sim::Config) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let server = courier_sim::serve(config)
             .await
             .context("starting the courier")?;
-        println!("listening on {}", server.url());
+        if global.json {
+            emit(json!({ "listening": server.url() }));
+        } else {
+            println!("listening on {}", server.url());
+        }
         let ctrl_c = tokio::signal::ctrl_c();
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {

@@ -77,7 +77,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Conformance(kind) => conformance::run(kind),
         Command::Demo(args) => demo::run(args),
-        Command::Courier(config) => chat::courier(config),
+        Command::Courier(config) => chat::courier(&global, config),
         Command::Profile(c) => chat::profile(&global, c),
         Command::Channel(c) => chat::channel(&global, c),
         Command::Group(c) => chat::group(&global, c),

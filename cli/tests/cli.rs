@@ -196,3 +196,74 @@ fn conformance_groupchat_checks_our_own_vectors_too() {
         text(&out.stderr)
     );
 }
+
+/// The bundled courier, killed when dropped.
+struct BundledCourier(std::process::Child);
+
+impl Drop for BundledCourier {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_bundled_courier_serves_two_profiles() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bacap-chat"))
+        .args([
+            "--json",
+            "courier",
+            "--ephemeral",
+            "--listen",
+            "127.0.0.1:0",
+            "--latency",
+            "2",
+            "--loss",
+            "0.1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _courier = BundledCourier(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let url = v["listening"].as_str().unwrap().to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+
+    let home = tempfile::tempdir().unwrap();
+    let run = |profile: &str, args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_bacap-chat"))
+            .arg("--home")
+            .arg(home.path())
+            .args(["-p", profile, "--courier", &url])
+            .args(args)
+            .env_remove("BACAP_CHAT_HOME")
+            .env_remove("BACAP_CHAT_COURIER")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    run("ann", &["profile", "init", "--name", "ann"]);
+    run("ben", &["profile", "init", "--name", "ben"]);
+    let listed = run("ann", &["--json", "profile", "list"]);
+    assert_eq!(
+        listed.lines().collect::<Vec<_>>(),
+        ["{\"profile\":\"ann\"}", "{\"profile\":\"ben\"}"]
+    );
+    let t = run("ann", &["channel", "make", "ben"]);
+    let t = run("ben", &["channel", "accept", "ann", t.trim()]);
+    run("ann", &["channel", "accept", "ben", t.trim()]);
+    run("ann", &["channel", "send", "ben", "psst"]);
+    let polled = run("ben", &["--json", "poll"]);
+    let v: serde_json::Value = serde_json::from_str(polled.lines().next().unwrap()).unwrap();
+    assert_eq!(v["event"], "channel_text", "{polled}");
+    assert_eq!(v["text"], "psst");
+    assert_eq!(v["channel"], "ann");
+}
