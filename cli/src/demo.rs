@@ -8,6 +8,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,6 +21,22 @@ use groupchat::records::Content;
 use groupchat::{Client, Event};
 
 use crate::output;
+
+/// Whether the demo prints JSON lines instead of prose.
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Prints a line of prose (not with `--json`).
+macro_rules! say {
+    ($($t:tt)*) => {
+        if !JSON.load(Ordering::Relaxed) {
+            println!($($t)*);
+        }
+    };
+}
+
+fn json() -> bool {
+    JSON.load(Ordering::Relaxed)
+}
 
 /// Options of the demo.
 #[derive(Debug, ClapArgs)]
@@ -38,8 +55,10 @@ pub struct Args {
     seed: u64,
 }
 
-/// Runs the demo.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+/// Runs the demo; with `json`, prints the events and transcripts as JSON lines (each with the
+/// `member` who saw it) and a closing `{"demo": "ok" | "failed"}`.
+pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
+    JSON.store(json, Ordering::Relaxed);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -54,7 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let server = courier_sim::serve(config)
                 .await
                 .context("starting the bundled courier")?;
-            println!(
+            say!(
                 "courier: simulator on {} ({} ms latency, {:.0}% of replies lost)",
                 server.url(),
                 args.latency,
@@ -66,7 +85,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let result = chat(&store, dir.path(), &args).await;
             server.shutdown().await?;
             let ok = result?;
-            println!("demo: finished in {:.1} s", started.elapsed().as_secs_f64());
+            say!("demo: finished in {:.1} s", started.elapsed().as_secs_f64());
             Ok::<_, anyhow::Error>(ok)
         })
         .map(|ok| {
@@ -100,7 +119,13 @@ async fn settle(who: &str, c: &mut Client) -> anyhow::Result<Vec<Event>> {
                     .map(|g| g.name)
                     .unwrap_or_else(|_| "?".into())
             };
-            println!("{who:>5} sees: {}", output::event_line(e, &name_of));
+            if json() {
+                let mut v = output::event_json(e, &name_of);
+                v["member"] = serde_json::json!(who);
+                output::emit(v);
+            } else {
+                println!("{who:>5} sees: {}", output::event_line(e, &name_of));
+            }
         }
         all.extend(ev);
     }
@@ -111,36 +136,36 @@ async fn chat(store: &Arc<dyn BoxStore>, dir: &Path, args: &Args) -> anyhow::Res
     let mut alice = Client::open(&dir.join("alice"), store.clone())?;
     let mut bob = Client::open(&dir.join("bob"), store.clone())?;
     let mut carol = Client::open(&dir.join("carol"), store.clone())?;
-    println!("profiles: alice, bob and carol in {}", dir.display());
+    say!("profiles: alice, bob and carol in {}", dir.display());
 
     connect(&mut alice, "bob", &mut bob, "alice")?;
     connect(&mut alice, "carol", &mut carol, "alice")?;
-    println!("channels: alice-bob and alice-carol, tokens exchanged");
+    say!("channels: alice-bob and alice-carol, tokens exchanged");
     let group = alice.create_group("demo", "alice")?;
-    println!("alice: created group \"demo\"");
+    say!("alice: created group \"demo\"");
 
     alice.invite(&group, "bob").await?;
     alice.invite(&group, "carol").await?;
-    println!("alice: invited bob and carol");
+    say!("alice: invited bob and carol");
     settle("bob", &mut bob).await?;
     settle("carol", &mut carol).await?;
     bob.accept_invitation(&group, "alice").await?;
-    println!("bob: asked to join as \"alice\"");
+    say!("bob: asked to join as \"alice\"");
     carol.accept_invitation(&group, "carol").await?;
-    println!("carol: asked to join as \"carol\"");
+    say!("carol: asked to join as \"carol\"");
     settle("alice", &mut alice).await?;
     alice
         .ask_revise(&group, "bob", "alice is taken, please pick another name")
         .await?;
-    println!("alice: asked bob to revise his display name");
+    say!("alice: asked bob to revise his display name");
     alice.approve(&group, "carol").await?;
-    println!("alice: approved carol");
+    say!("alice: approved carol");
     settle("bob", &mut bob).await?;
     bob.accept_invitation(&group, "bob").await?;
-    println!("bob: asked to join as \"bob\"");
+    say!("bob: asked to join as \"bob\"");
     settle("alice", &mut alice).await?;
     alice.approve(&group, "bob").await?;
-    println!("alice: approved bob");
+    say!("alice: approved bob");
     for _ in 0..2 {
         settle("bob", &mut bob).await?;
         settle("carol", &mut carol).await?;
@@ -155,19 +180,19 @@ async fn chat(store: &Arc<dyn BoxStore>, dir: &Path, args: &Args) -> anyhow::Res
     alice.post_text(&group, texts[0].1).await?;
     bob.post_text(&group, texts[1].1).await?;
     carol.post_text(&group, texts[2].1).await?;
-    println!("all: posted a text each");
+    say!("all: posted a text each");
     let file: Vec<u8> = (0..args.file_kib * 1024)
         .map(|i| (i * 7 % 251) as u8)
         .collect();
     bob.send_file(&group, "notes.bin", FileType::Arbitrary, file.clone())
         .await?;
-    println!(
+    say!(
         "bob: sent notes.bin, {} bytes (about {} boxes, landing all at once)",
         file.len(),
         file.len().div_ceil(1556)
     );
     carol.who(&group).await?;
-    println!("carol: asked WHO");
+    say!("carol: asked WHO");
     for _ in 0..2 {
         settle("alice", &mut alice).await?;
         settle("bob", &mut bob).await?;
@@ -180,23 +205,30 @@ async fn chat(store: &Arc<dyn BoxStore>, dir: &Path, args: &Args) -> anyhow::Res
         .map(|c| c.group_info(&group).map(|g| g.membership_hash))
         .collect::<Result<_, _>>()?;
     for (name, c) in [("alice", &alice), ("bob", &bob), ("carol", &carol)] {
-        println!("--- transcript as {name} saw it ---");
+        say!("--- transcript as {name} saw it ---");
         let history = c.history(&group)?;
         for e in &history {
-            println!("{}", output::entry_line(e));
+            if json() {
+                let mut v = output::entry_json("group", &output::gid(&group), e);
+                v["member"] = serde_json::json!(name);
+                v["transcript"] = serde_json::json!(true);
+                output::emit(v);
+            } else {
+                println!("{}", output::entry_line(e));
+            }
         }
         for (sender, text) in texts {
             let got = history.iter().any(|e| {
                 e.sender_name == sender && matches!(&e.content, Content::Text(t) if t == text)
             });
             if !got {
-                println!("MISSING at {name}: {sender}'s {text:?}");
+                say!("MISSING at {name}: {sender}'s {text:?}");
                 ok = false;
             }
         }
         let members = c.group_info(&group)?.members.len();
         if members != 3 {
-            println!("WRONG at {name}: {members} members, not 3");
+            say!("WRONG at {name}: {members} members, not 3");
             ok = false;
         }
         if name != "bob" {
@@ -207,24 +239,27 @@ async fn chat(store: &Arc<dyn BoxStore>, dir: &Path, args: &Args) -> anyhow::Res
                 _ => false,
             });
             if intact {
-                println!("{name}: the file arrived intact");
+                say!("{name}: the file arrived intact");
             } else {
-                println!("MISSING at {name}: bob's file, intact");
+                say!("MISSING at {name}: bob's file, intact");
                 ok = false;
             }
         }
     }
     if hashes.iter().any(|h| *h != hashes[0]) {
-        println!("WRONG: the members' membership hashes differ");
+        say!("WRONG: the members' membership hashes differ");
         ok = false;
     }
+    if json() {
+        output::emit(serde_json::json!({"demo": if ok { "ok" } else { "failed" }}));
+    }
     if ok {
-        println!(
+        say!(
             "demo: every member received every message and the file intact; all three agree on \
              the member list"
         );
     } else {
-        println!("demo: FAILED");
+        say!("demo: FAILED");
     }
     drop((alice, bob, carol));
     if !ok {

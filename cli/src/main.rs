@@ -76,7 +76,7 @@ fn main() -> ExitCode {
     let global = cli.global;
     let result = match cli.command {
         Command::Conformance(kind) => conformance::run(kind),
-        Command::Demo(args) => demo::run(args),
+        Command::Demo(args) => demo::run(args, global.json),
         Command::Courier(config) => chat::courier(&global, config),
         Command::Profile(c) => chat::profile(&global, c),
         Command::Channel(c) => chat::channel(&global, c),

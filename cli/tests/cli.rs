@@ -267,3 +267,29 @@ fn the_bundled_courier_serves_two_profiles() {
     assert_eq!(v["text"], "psst");
     assert_eq!(v["channel"], "ann");
 }
+
+#[test]
+fn demo_in_json_prints_one_object_per_line_and_ends_ok() {
+    let out = bacap_chat(&["--json", "demo", "--latency", "1", "--file-kib", "16"]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.last().unwrap()["demo"], "ok");
+    let transcript_texts = lines
+        .iter()
+        .filter(|v| v["transcript"] == true && v["type"] == "text")
+        .count();
+    assert_eq!(transcript_texts, 9, "three texts seen by three members");
+    let files: Vec<_> = lines
+        .iter()
+        .filter(|v| v["transcript"] == true && v["type"] == "file")
+        .map(|v| (v["member"].as_str().unwrap(), v["len"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        files,
+        [("alice", 16384), ("bob", 16384), ("carol", 16384)],
+        "{files:?}"
+    );
+}
