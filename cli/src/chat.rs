@@ -761,20 +761,32 @@ pub fn watch(global: &Global, a: WatchArgs) -> anyhow::Result<ExitCode> {
         eprintln!("watching; Ctrl-C to stop");
     }
     let rt = runtime()?;
+    // One SIGINT stream for the whole run, so a Ctrl-C during a poll is not lost. Stopping in
+    // the middle of a poll is safe: the client commits each round atomically, and resumes any
+    // persisted operation on the next command.
+    let mut interrupt = rt.block_on(async {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+    })?;
     let mut n = 0u64;
     loop {
         let bar = progress::bar(None, "polling", global.json);
         let b2 = bar.clone();
         let mut s = Session::online(global, move |st| progress::Counting::wrap(st, b2))?;
         let r = rt.block_on(async {
-            s.resume().await?;
-            s.client.poll().await.map_err(|e| s.net(e))
+            tokio::select! {
+                r = async {
+                    s.resume().await?;
+                    s.client.poll().await.map_err(|e| s.net(e))
+                } => Some(r),
+                _ = interrupt.recv() => None,
+            }
         });
         bar.finish_and_clear();
         match r {
-            Ok(events) => s.print_events(&events),
+            None => return Ok(ExitCode::SUCCESS),
+            Some(Ok(events)) => s.print_events(&events),
             // A courier that went away may come back: say so and keep watching.
-            Err(e) => eprintln!("bacap-chat: {}", format!("{e:#}").replace('\n', " ")),
+            Some(Err(e)) => eprintln!("bacap-chat: {}", format!("{e:#}").replace('\n', " ")),
         }
         drop(s);
         n += 1;
@@ -783,7 +795,7 @@ pub fn watch(global: &Global, a: WatchArgs) -> anyhow::Result<ExitCode> {
         }
         let interrupted = rt.block_on(async {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => true,
+                _ = interrupt.recv() => true,
                 _ = tokio::time::sleep(Duration::from_millis(a.interval)) => false,
             }
         });

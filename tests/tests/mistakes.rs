@@ -98,3 +98,26 @@ fn without_a_courier_the_error_says_how_to_start_one() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("bacap-chat courier --ephemeral"), "{err}");
 }
+
+#[test]
+fn watch_stops_at_once_on_ctrl_c_even_mid_poll() {
+    // Against a dead courier every poll spends seconds resending; Ctrl-C must not wait.
+    let home = Home::new(&dead_url());
+    home.run("alice", &["profile", "init", "--name", "alice"])
+        .ok();
+    let watch = home.spawn("alice", &["watch"]);
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let started = std::time::Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &watch.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let run = e2e_tests::wait(watch, std::time::Duration::from_secs(20));
+    assert!(run.status.success(), "{run:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
