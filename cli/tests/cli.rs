@@ -241,7 +241,7 @@ fn the_bundled_courier_serves_two_profiles() {
         let out = Command::new(env!("CARGO_BIN_EXE_bacap-chat"))
             .arg("--home")
             .arg(home.path())
-            .args(["-p", profile, "--courier", &url])
+            .args(["-p", profile])
             .args(args)
             .env_remove("BACAP_CHAT_HOME")
             .env_remove("BACAP_CHAT_COURIER")
@@ -250,8 +250,19 @@ fn the_bundled_courier_serves_two_profiles() {
         assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
         text(&out.stdout)
     };
-    run("ann", &["profile", "init", "--name", "ann"]);
-    run("ben", &["profile", "init", "--name", "ben"]);
+    // The courier URL is saved in each profile; later commands find it there.
+    run(
+        "ann",
+        &["profile", "init", "--name", "ann", "--courier", &url],
+    );
+    run(
+        "ben",
+        &["profile", "init", "--name", "ben", "--courier", &url],
+    );
+    let shown = run("ben", &["--json", "profile", "show"]);
+    let v: serde_json::Value = serde_json::from_str(shown.trim()).unwrap();
+    assert_eq!(v["courier"], url.as_str());
+    assert_eq!(v["display_name"], "ben");
     let listed = run("ann", &["--json", "profile", "list"]);
     assert_eq!(
         listed.lines().collect::<Vec<_>>(),
