@@ -304,3 +304,29 @@ fn demo_in_json_prints_one_object_per_line_and_ends_ok() {
         "{files:?}"
     );
 }
+
+#[test]
+fn profiles_default_to_the_platform_data_directory_and_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let fake_home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bacap-chat"))
+        .args(["-p", "zoe", "profile", "init", "--name", "zoe"])
+        .env("HOME", fake_home.path())
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("BACAP_CHAT_HOME")
+        .env_remove("BACAP_CHAT_PROFILE")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let dir = fake_home
+        .path()
+        .join(".local/share/bacap-chat/profiles/zoe");
+    assert!(dir.join("cli.json").is_file(), "{}", text(&out.stdout));
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+    let mode = std::fs::metadata(dir.join("cli.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
