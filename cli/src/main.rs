@@ -72,6 +72,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Everything this program creates (profile state, received files, courier data) is its
+    // owner's alone, whatever the libraries it uses ask for.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     let global = cli.global;
     let result = match cli.command {

@@ -330,3 +330,49 @@ fn profiles_default_to_the_platform_data_directory_and_are_private() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+#[test]
+fn files_the_program_creates_are_private_to_their_owner() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("courier");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bacap-chat"))
+        .args([
+            "courier",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("listening"), "{line}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let mut stack = vec![data];
+    let mut files = 0;
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(
+            meta.permissions().mode() & 0o077,
+            0,
+            "{} is readable by others",
+            path.display()
+        );
+        if meta.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            files += 1;
+        }
+    }
+    assert!(files > 3, "RocksDB wrote its files ({files})");
+}
