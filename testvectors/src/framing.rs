@@ -19,7 +19,8 @@ use bacap::stream::framing::{self, Frame, Framed, INDIRECTION_LEN, PREFIX_INDIRE
 use bacap::{Geometry, ReadCap, WriteCap};
 use serde::Deserialize;
 
-use crate::{LoadError, Mismatch, Report};
+use crate::report::Check;
+use crate::{LoadError, Report};
 
 /// The part of the vector file this checker reads.
 #[derive(Debug, Deserialize)]
@@ -72,7 +73,10 @@ pub fn check_file(file: &VectorFile) -> Report {
     let substream = substream_cap();
     let mut report = Report::default();
     for (i, case) in file.framing.iter().enumerate() {
-        report.record(check_case(&format!("framing[{i}]"), case, &substream));
+        let name = format!("framing[{i}]");
+        let mut c = Check::new(&name, "messages");
+        check_case(&mut c, case, &substream);
+        report.record(c.mismatches);
     }
     report
 }
@@ -92,16 +96,6 @@ fn substream_cap() -> ReadCap {
     WriteCap::from_bytes(&bytes)
         .expect("shipped write cap decodes")
         .read_cap()
-}
-
-fn mismatch(case: &str, step: String, field: &str, expected: String, got: String) -> Mismatch {
-    Mismatch {
-        case: case.to_string(),
-        step,
-        field: field.to_string(),
-        expected,
-        got,
-    }
 }
 
 /// Frames the case's messages as the stream writer does.
@@ -140,107 +134,57 @@ fn rebuild(case: &Case, substream: &ReadCap) -> Result<Vec<Rebuilt>, String> {
     })
 }
 
-fn check_case(name: &str, case: &Case, substream: &ReadCap) -> Vec<Mismatch> {
+fn check_case(c: &mut Check<'_>, case: &Case, substream: &ReadCap) {
     let rebuilt = match rebuild(case, substream) {
         Ok(r) => r,
-        Err(e) => {
-            return vec![mismatch(
-                name,
-                "messages".into(),
-                "boxes",
-                format!("{} boxes", case.boxes.len()),
-                e,
-            )]
-        }
+        Err(e) => return c.fail("boxes", format!("{} boxes", case.boxes.len()), e),
     };
-    let mut out = Vec::new();
     if rebuilt.len() != case.boxes.len() {
-        out.push(mismatch(
-            name,
-            "boxes".into(),
-            "len",
-            case.boxes.len().to_string(),
-            rebuilt.len().to_string(),
-        ));
+        c.step = "boxes".into();
+        c.counter("len", case.boxes.len() as u64, rebuilt.len() as u64);
     }
     for (i, (want, got)) in case.boxes.iter().zip(&rebuilt).enumerate() {
-        let step = format!("boxes[{i}]");
+        c.step = format!("boxes[{i}]");
         if want.stream != got.stream {
-            out.push(mismatch(
-                name,
-                step.clone(),
-                "stream",
-                want.stream.clone(),
-                got.stream.into(),
-            ));
+            c.fail("stream", want.stream.as_str(), got.stream);
         }
         if want.indirection != got.indirection {
-            out.push(mismatch(
-                name,
-                step.clone(),
+            c.fail(
                 "indirection",
                 want.indirection.to_string(),
                 got.indirection.to_string(),
-            ));
+            );
         }
-        let expected = match hex::decode(&want.payload) {
-            Ok(b) => b,
-            Err(e) => {
-                out.push(mismatch(
-                    name,
-                    step,
-                    "payload",
-                    "a hex string".into(),
-                    format!("invalid hex ({e})"),
-                ));
-                continue;
-            }
+        let Some(expected) = c.hex("payload", &want.payload) else {
+            continue;
         };
         if want.indirection {
-            check_indirection(name, &step, &expected, &got.payload, substream, &mut out);
-        } else if expected != got.payload {
-            out.push(mismatch(
-                name,
-                step,
-                "payload",
-                hex::encode(&expected),
-                hex::encode(&got.payload),
-            ));
+            check_indirection(c, &expected, &got.payload, substream);
+        } else {
+            c.bytes("payload", &expected, &got.payload);
         }
     }
-    out
 }
 
 /// katzenqt leaves the `I` box empty; ours carries the substream's ReadCap.
-fn check_indirection(
-    name: &str,
-    step: &str,
-    expected: &[u8],
-    got: &[u8],
-    substream: &ReadCap,
-    out: &mut Vec<Mismatch>,
-) {
-    let mut fail = |expected: String, got: String| {
-        out.push(mismatch(name, step.into(), "payload", expected, got));
-    };
+fn check_indirection(c: &mut Check<'_>, expected: &[u8], got: &[u8], substream: &ReadCap) {
+    let shape = format!("'I' and a {}-byte read cap", INDIRECTION_LEN - 1);
     if !expected.is_empty()
         && (expected.len() != INDIRECTION_LEN || expected[0] != PREFIX_INDIRECTION)
     {
-        fail(
-            format!("'I' and a {}-byte read cap", INDIRECTION_LEN - 1),
+        c.fail(
+            "payload",
+            shape.as_str(),
             format!("the file holds {}", hex::encode(expected)),
         );
     }
     if got.len() != INDIRECTION_LEN || got.first() != Some(&PREFIX_INDIRECTION) {
-        return fail(
-            format!("'I' and a {}-byte read cap", INDIRECTION_LEN - 1),
-            hex::encode(got),
-        );
+        return c.fail("payload", shape, hex::encode(got));
     }
     match framing::parse(got) {
         Ok(Frame::Indirection(cap)) if *cap == *substream => {}
-        Ok(_) => fail("the substream's read cap".into(), "another read cap".into()),
-        Err(e) => fail("the substream's read cap".into(), format!("error: {e}")),
+        Ok(_) => c.fail("payload", "the substream's read cap", "another read cap"),
+        Err(e) => c.fail("payload", "the substream's read cap", format!("error: {e}")),
     }
 }
 
