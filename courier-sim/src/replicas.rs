@@ -89,7 +89,12 @@ impl Replicas {
 
     /// The first replica of `box_id`'s shard that is up, if any.
     pub fn serving(&self, box_id: &BoxId) -> Option<u8> {
-        self.shard(box_id).into_iter().find(|&r| self.is_up(r))
+        self.serving_of(self.shard(box_id))
+    }
+
+    /// The first replica of `shard` that is up, if any.
+    pub fn serving_of(&self, shard: [u8; 2]) -> Option<u8> {
+        shard.into_iter().find(|&r| self.is_up(r))
     }
 }
 

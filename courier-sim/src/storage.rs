@@ -1,14 +1,19 @@
-//! The replicas' storage: one RocksDB instance holding every replica's boxes under a
-//! per-replica key prefix, so a write to both replicas of a box is one atomic write batch.
+//! The replicas' storage: one RocksDB instance holding the boxes of every replica.
+//!
+//! The simulated replicas share one process and one database, so a box's content is stored
+//! once, with a mark of which of its two Shard2 replicas hold it: storing a box on both
+//! replicas is one key in one write batch, and a replica that was down when a box was written
+//! lacks the mark (and has a hint) until it comes back and catches up.
 //!
 //! Key layout (all in the default column family):
 //!
 //! | key | value |
 //! |---|---|
-//! | `b` ‖ replica (u8) ‖ box ID (32) | signature (64) ‖ payload (empty for a tombstone) |
+//! | `b` ‖ box ID (32) | holders (u8: bit 0 the shard's first replica, bit 1 its second) ‖ signature (64) ‖ payload (empty for a tombstone) |
 //! | `h` ‖ replica (u8) ‖ box ID (32) | empty: a hint that the replica was down when the box was written |
 //! | `c` ‖ copy key (32) | copy status: state (u8) ‖ code (u8) ‖ position (u32 BE) |
 //! | `m/replica-keys` | the replicas' identity keys, 32 bytes each |
+//! | `m/layout` | [`LAYOUT_VERSION`]: a database of another layout is refused, not misread |
 //!
 //! Which writes are accepted, and what a copy command writes, is decided by the shared rules of
 //! `bacap::store` ([`check_write`], [`plan_copy`]); this module only reads and commits.
@@ -30,20 +35,40 @@ use crate::config::Config;
 use crate::replicas::{IdentityKey, Replicas};
 
 const META_REPLICA_KEYS: &[u8] = b"m/replica-keys";
+const META_LAYOUT: &[u8] = b"m/layout";
+/// The version of the key layout above, stored under `m/layout`.
+pub const LAYOUT_VERSION: u8 = 2;
 const STRIPES: usize = 1024;
+/// Bytes before the signature in a stored box: the holders mark.
+const HOLDERS_LEN: usize = 1;
 
-fn box_key(replica: u8, id: &BoxId) -> [u8; 34] {
-    let mut k = [0u8; 34];
+fn box_key(id: &BoxId) -> [u8; 33] {
+    let mut k = [0u8; 33];
     k[0] = b'b';
+    k[1..].copy_from_slice(id.as_bytes());
+    k
+}
+
+fn hint_key(replica: u8, id: &BoxId) -> [u8; 34] {
+    let mut k = [0u8; 34];
+    k[0] = b'h';
     k[1] = replica;
     k[2..].copy_from_slice(id.as_bytes());
     k
 }
 
-fn hint_key(replica: u8, id: &BoxId) -> [u8; 34] {
-    let mut k = box_key(replica, id);
-    k[0] = b'h';
-    k
+/// The holders bit of replica `r` in a box of shard `shard`, if `r` is one of its replicas.
+fn holder_bit(shard: [u8; 2], r: u8) -> Option<u8> {
+    shard.iter().position(|&s| s == r).map(|i| 1 << i)
+}
+
+/// A stored box's value split into its holders mark and the box as it travels
+/// (signature ‖ payload); `None` if the value is too short to be a box.
+fn split_stored(value: &[u8]) -> Option<(u8, &[u8])> {
+    if value.len() < HOLDERS_LEN + SIGNATURE_LEN {
+        return None;
+    }
+    Some((value[0], &value[HOLDERS_LEN..]))
 }
 
 fn copy_status_key(key: &[u8; 32]) -> [u8; 33] {
@@ -53,23 +78,40 @@ fn copy_status_key(key: &[u8; 32]) -> [u8; 33] {
     k
 }
 
-fn encode_box(b: &SealedBox) -> Vec<u8> {
-    let mut v = Vec::with_capacity(SIGNATURE_LEN + b.payload.len());
+fn encode_box(holders: u8, b: &SealedBox) -> Vec<u8> {
+    let mut v = Vec::with_capacity(HOLDERS_LEN + SIGNATURE_LEN + b.payload.len());
+    v.push(holders);
     v.extend_from_slice(b.signature.as_bytes());
     v.extend_from_slice(&b.payload);
     v
 }
 
-fn decode_box(id: &BoxId, value: &[u8]) -> Result<SealedBox, ReplyCode> {
-    if value.len() < SIGNATURE_LEN {
+/// The box replica `r` of `shard` holds under `id`, as it travels (signature ‖ payload), from
+/// the stored `value`: `None` if nothing is stored or `r` does not hold it.
+fn held<'v>(
+    id: &BoxId,
+    shard: [u8; 2],
+    r: u8,
+    value: Option<&'v [u8]>,
+) -> Result<Option<&'v [u8]>, ReplyCode> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let Some((holders, stored)) = split_stored(value) else {
         tracing::error!(?id, len = value.len(), "corrupt stored box");
         return Err(ReplyCode::InternalError);
-    }
+    };
+    let bit = holder_bit(shard, r).ok_or(ReplyCode::InternalError)?;
+    Ok((holders & bit != 0).then_some(stored))
+}
+
+/// A box from its stored form, signature ‖ payload (at least [`SIGNATURE_LEN`] bytes).
+fn decode_box(id: &BoxId, stored: &[u8]) -> Result<SealedBox, ReplyCode> {
     Ok(SealedBox {
         box_id: *id,
-        signature: Signature::from_slice(&value[..SIGNATURE_LEN])
+        signature: Signature::from_slice(&stored[..SIGNATURE_LEN])
             .map_err(|_| ReplyCode::InternalError)?,
-        payload: value[SIGNATURE_LEN..].to_vec(),
+        payload: stored[SIGNATURE_LEN..].to_vec(),
     })
 }
 
@@ -150,7 +192,7 @@ struct Lookup<'a>(&'a Storage);
 
 impl BoxLookup for Lookup<'_> {
     fn get(&self, id: &BoxId) -> Result<Option<SealedBox>, ReplyCode> {
-        self.0.get_box(id)
+        self.0.get_box(id, self.0.replicas.shard(id))
     }
 }
 
@@ -206,6 +248,15 @@ impl Storage {
 
         let replicas = match db.get(META_REPLICA_KEYS)? {
             Some(v) => {
+                let layout = db.get(META_LAYOUT)?;
+                if layout.as_deref() != Some(&[LAYOUT_VERSION][..]) {
+                    bail!(
+                        "{} was written by another version of courier-sim (storage layout {}, \
+                         this one reads layout {LAYOUT_VERSION}); start with a new --data-dir",
+                        path.display(),
+                        layout.map_or_else(|| "1".to_string(), |v| hex::encode(v))
+                    );
+                }
                 if v.len() % 32 != 0 || v.len() / 32 != usize::from(config.replicas) {
                     bail!(
                         "{} holds {} replicas' keys but --replicas is {}",
@@ -224,7 +275,10 @@ impl Storage {
                 let replicas = Replicas::derive(config.replicas, config.seed);
                 let mut sync = WriteOptions::default();
                 sync.set_sync(true);
-                db.put_opt(META_REPLICA_KEYS, replicas.keys().concat(), &sync)?;
+                let mut batch = WriteBatch::default();
+                batch.put(META_REPLICA_KEYS, replicas.keys().concat());
+                batch.put(META_LAYOUT, [LAYOUT_VERSION]);
+                db.write_opt(batch, &sync)?;
                 replicas
             }
         };
@@ -272,29 +326,31 @@ impl Storage {
         lock(&self.stripes[i])
     }
 
-    /// The box (or tombstone) stored under `id`, read from the first of its replicas that is up.
-    fn get_box(&self, id: &BoxId) -> Result<Option<SealedBox>, ReplyCode> {
+    /// The box (or tombstone) stored under `id`, as the first replica of its shard that is up
+    /// holds it.
+    fn get_box(&self, id: &BoxId, shard: [u8; 2]) -> Result<Option<SealedBox>, ReplyCode> {
         let r = self
             .replicas
-            .serving(id)
+            .serving_of(shard)
             .ok_or(ReplyCode::DatabaseFailure)?;
-        match self.db.get_pinned(box_key(r, id)).map_err(db_failure)? {
-            Some(v) => decode_box(id, &v).map(Some),
-            None => Ok(None),
-        }
+        let value = self.db.get_pinned(box_key(id)).map_err(db_failure)?;
+        held(id, shard, r, value.as_deref())?
+            .map(|stored| decode_box(id, stored))
+            .transpose()
     }
 
-    /// Adds `b` to `batch` on both replicas of its shard: stored on those up, and a hint for
-    /// those down, replayed when they come back.
-    fn put_box(&self, batch: &mut WriteBatch, b: &SealedBox) {
-        let value = encode_box(b);
-        for r in self.replicas.shard(&b.box_id) {
+    /// Adds `b` to `batch`, held by the replicas of `shard` that are up, with a hint for each
+    /// one down, replayed when it comes back.
+    fn put_box(&self, batch: &mut WriteBatch, b: &SealedBox, shard: [u8; 2]) {
+        let mut holders = 0;
+        for (i, r) in shard.into_iter().enumerate() {
             if self.replicas.is_up(r) {
-                batch.put(box_key(r, &b.box_id), &value);
+                holders |= 1 << i;
             } else {
                 batch.put(hint_key(r, &b.box_id), b"");
             }
         }
+        batch.put(box_key(&b.box_id), encode_box(holders, b));
     }
 
     fn commit(&self, batch: WriteBatch) -> Result<(), ReplyCode> {
@@ -305,13 +361,14 @@ impl Storage {
 
     /// Writes a box under the storage rules. Blocking: verifies a signature and writes RocksDB.
     pub fn write(&self, b: &SealedBox) -> Result<WriteOutcome, ReplyCode> {
+        let shard = self.replicas.shard(&b.box_id);
         let _shared = self.shared();
         let _stripe = self.stripe(&b.box_id);
-        let existing = self.get_box(&b.box_id)?;
+        let existing = self.get_box(&b.box_id, shard)?;
         match check_write(existing.as_ref(), b, self.max_payload)? {
             WriteVerdict::Store => {
                 let mut batch = WriteBatch::default();
-                self.put_box(&mut batch, b);
+                self.put_box(&mut batch, b, shard);
                 self.commit(batch)?;
                 Ok(WriteOutcome::Stored)
             }
@@ -322,29 +379,29 @@ impl Storage {
     /// Reads many boxes, one result per ID in order. Fails as a whole (transiently) if both
     /// replicas of some box are down.
     pub fn read_many(&self, ids: &[BoxId]) -> Result<Vec<ReadResult>, ReplyCode> {
-        let keys = ids
+        let placed = ids
             .iter()
             .map(|id| {
+                let shard = self.replicas.shard(id);
                 let r = self
                     .replicas
-                    .serving(id)
+                    .serving_of(shard)
                     .ok_or(ReplyCode::DatabaseFailure)?;
-                Ok(box_key(r, id))
+                Ok((shard, r))
             })
             .collect::<Result<Vec<_>, ReplyCode>>()?;
         self.db
-            .multi_get(keys)
+            .multi_get(ids.iter().map(box_key))
             .into_iter()
-            .zip(ids)
-            .map(|(value, id)| match value.map_err(db_failure)? {
-                None => Ok(ReadResult::not_found()),
-                Some(v) if v.len() >= SIGNATURE_LEN => {
-                    Ok(ReadResult::stored(&v[..SIGNATURE_LEN], &v[SIGNATURE_LEN..]))
-                }
-                Some(v) => {
-                    tracing::error!(?id, len = v.len(), "corrupt stored box");
-                    Err(ReplyCode::InternalError)
-                }
+            .zip(ids.iter().zip(placed))
+            .map(|(value, (id, (shard, r)))| {
+                let value = value.map_err(db_failure)?;
+                Ok(match held(id, shard, r, value.as_deref())? {
+                    None => ReadResult::not_found(),
+                    Some(stored) => {
+                        ReadResult::stored(&stored[..SIGNATURE_LEN], &stored[SIGNATURE_LEN..])
+                    }
+                })
             })
             .collect()
     }
@@ -400,7 +457,7 @@ impl Storage {
         let status = match plan_copy(&Lookup(self), temp, self.max_payload) {
             Ok(boxes) => {
                 for b in &boxes {
-                    self.put_box(&mut batch, b);
+                    self.put_box(&mut batch, b, self.replicas.shard(&b.box_id));
                 }
                 CopyStatus::Succeeded
             }
@@ -437,12 +494,18 @@ impl Storage {
                 break;
             }
             let id = BoxId::from_slice(&key[2..]).map_err(|_| ReplyCode::InternalError)?;
-            let peer = self.replicas.shard(&id).into_iter().find(|&p| p != r);
+            let bit = holder_bit(self.replicas.shard(&id), r).ok_or(ReplyCode::InternalError)?;
             // The peer holds every box written while `r` was down (a write needs one replica
-            // up); a simulated outage loses no data, so its storage is read even if it is down.
-            if let Some(peer) = peer {
-                if let Some(v) = self.db.get(box_key(peer, &id)).map_err(db_failure)? {
-                    batch.put(box_key(r, &id), v);
+            // up); a simulated outage loses no data, so the peer's copy is taken even if the
+            // peer is down now.
+            if let Some(mut value) = self.db.get(box_key(&id)).map_err(db_failure)? {
+                if split_stored(&value).is_none() {
+                    tracing::error!(?id, len = value.len(), "corrupt stored box");
+                    return Err(ReplyCode::InternalError);
+                }
+                if value[0] & bit == 0 {
+                    value[0] |= bit;
+                    batch.put(box_key(&id), value);
                     replayed += 1;
                 }
             }
@@ -453,13 +516,14 @@ impl Storage {
         Ok(replayed)
     }
 
-    /// Whether replica `r` holds a copy of box `id` (for tests and diagnostics).
+    /// Whether replica `r` holds box `id` (for tests and diagnostics).
     pub fn replica_holds(&self, r: u8, id: &BoxId) -> Result<bool, ReplyCode> {
-        Ok(self
-            .db
-            .get_pinned(box_key(r, id))
-            .map_err(db_failure)?
-            .is_some())
+        let shard = self.replicas.shard(id);
+        if holder_bit(shard, r).is_none() {
+            return Ok(false);
+        }
+        let value = self.db.get_pinned(box_key(id)).map_err(db_failure)?;
+        Ok(held(id, shard, r, value.as_deref())?.is_some())
     }
 }
 
@@ -521,6 +585,54 @@ mod tests {
         for r in shard {
             assert_eq!(s.replica_holds(r, &late.box_id), Ok(true), "replica {r}");
         }
+    }
+
+    #[test]
+    fn a_box_is_stored_once_whatever_holds_it() {
+        let s = storage();
+        let (_, boxes) = fresh_boxes(12, 10);
+        for b in &boxes {
+            assert_eq!(s.write(b), Ok(WriteOutcome::Stored));
+        }
+        let stored =
+            s.db.prefix_iterator(b"b")
+                .map(|item| item.unwrap().0)
+                .take_while(|k| k[0] == b'b')
+                .count();
+        assert_eq!(stored, boxes.len());
+    }
+
+    #[test]
+    fn a_corrupt_stored_box_is_an_internal_error_not_a_panic() {
+        let s = storage();
+        let (_, boxes) = fresh_boxes(2, 10);
+        s.db.put(box_key(&boxes[0].box_id), [3u8; 20]).unwrap();
+        assert_eq!(
+            s.read_many(&[boxes[1].box_id, boxes[0].box_id]),
+            Err(ReplyCode::InternalError)
+        );
+        assert_eq!(s.write(&boxes[0]), Err(ReplyCode::InternalError));
+    }
+
+    #[test]
+    fn a_database_of_another_layout_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            // Layout 1 stored the replica keys and no layout mark.
+            let mut opts = Options::default();
+            opts.create_if_missing(true);
+            let db = DB::open(&opts, &path).unwrap();
+            db.put(META_REPLICA_KEYS, [7u8; 4 * 32]).unwrap();
+        }
+        let err = Storage::open(&Config::persistent(path.clone())).unwrap_err();
+        assert!(
+            err.to_string().contains("another version of courier-sim"),
+            "{err:#}"
+        );
+        let fresh = dir.path().join("fresh");
+        drop(Storage::open(&Config::persistent(fresh.clone())).unwrap());
+        assert!(Storage::open(&Config::persistent(fresh)).is_ok(), "reopens");
     }
 
     #[test]
