@@ -187,8 +187,10 @@ pub fn http_status(code: ReplyCode, malformed: bool) -> u16 {
     }
 }
 
-fn to_cbor<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
+/// Encodes `value`, reserving `size_hint` bytes up front (the encoded size, or near it) so a
+/// large body is not copied again and again as it grows.
+fn to_cbor<T: Serialize>(value: &T, size_hint: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(size_hint.max(64));
     ciborium::into_writer(value, &mut out).expect("writing CBOR into a Vec cannot fail");
     out
 }
@@ -220,10 +222,18 @@ pub fn encode_request(query_id: &QueryId, query: &Query) -> Vec<u8> {
             key: ByteBuf::from(key.to_vec()),
         },
     };
-    to_cbor(&Request {
-        query_id: ByteBuf::from(query_id.to_vec()),
-        op,
-    })
+    let size_hint = match &op {
+        Op::Write { payload, .. } => payload.len() + 192,
+        Op::Read { box_ids } => box_ids.len() * 35 + 64,
+        Op::Copy { .. } | Op::CopyStatus { .. } => 256,
+    };
+    to_cbor(
+        &Request {
+            query_id: ByteBuf::from(query_id.to_vec()),
+            op,
+        },
+        size_hint,
+    )
 }
 
 fn box_id(bytes: &[u8]) -> Result<BoxId, WireError> {
@@ -288,7 +298,21 @@ pub fn decode_request(bytes: &[u8]) -> Result<(QueryId, Query), WireError> {
 
 /// Encodes a reply.
 pub fn encode_reply(reply: &Reply) -> Vec<u8> {
-    to_cbor(reply)
+    let size_hint = match reply {
+        // Per result: its map header and keys (about 30 bytes) and the two byte strings.
+        Reply::Read { results } => {
+            results
+                .iter()
+                .map(|r| {
+                    let len = |b: &Option<ByteBuf>| b.as_ref().map_or(0, |b| b.len() + 3);
+                    32 + len(&r.signature) + len(&r.payload)
+                })
+                .sum::<usize>()
+                + 32
+        }
+        _ => 128,
+    };
+    to_cbor(reply, size_hint)
 }
 
 /// Decodes a reply body.
@@ -592,15 +616,51 @@ mod tests {
     }
 
     #[test]
+    fn large_bodies_are_encoded_into_one_buffer_of_about_their_size() {
+        let b = sample_box();
+        let results: Vec<ReadResult> = (0..96)
+            .map(|i| match i % 3 {
+                0 => ReadResult::not_found(),
+                1 => ReadResult::stored(b.signature.as_bytes(), &[]),
+                _ => ReadResult::stored(b.signature.as_bytes(), &vec![7; 1572]),
+            })
+            .collect();
+        let reply = encode_reply(&Reply::Read { results });
+        // A hint below the size would have doubled the buffer at least once.
+        assert!(reply.capacity() >= reply.len());
+        assert!(
+            reply.capacity() * 10 < reply.len() * 11,
+            "{}",
+            reply.capacity()
+        );
+        let ids: Vec<BoxId> = (0..96).map(|_| b.box_id).collect();
+        let request = encode_request(&[1; QUERY_ID_LEN], &Query::Read(ids));
+        assert!(request.capacity() * 10 < request.len() * 11);
+        let cap = WriteCap::generate(&mut OsRng);
+        let full = cap.seal(cap.first_index(), b"wire-test", &[9; 1556]);
+        let request = encode_request(&[1; QUERY_ID_LEN], &Query::Write(full));
+        assert!(request.capacity() >= request.len());
+        assert!(
+            request.capacity() * 10 < request.len() * 11,
+            "{} {}",
+            request.capacity(),
+            request.len()
+        );
+    }
+
+    #[test]
     fn malformed_requests_get_codes_not_panics() {
         let code = |bytes: &[u8]| decode_request(bytes).unwrap_err().code;
         assert_eq!(code(b""), ReplyCode::InvalidPayload);
         assert_eq!(code(b"\xff\x00garbage"), ReplyCode::InvalidPayload);
         let with_op = |op: Op| {
-            to_cbor(&Request {
-                query_id: ByteBuf::from(vec![0; QUERY_ID_LEN]),
-                op,
-            })
+            to_cbor(
+                &Request {
+                    query_id: ByteBuf::from(vec![0; QUERY_ID_LEN]),
+                    op,
+                },
+                0,
+            )
         };
         let short_id = with_op(Op::Read {
             box_ids: vec![ByteBuf::from(vec![1; 31])],
@@ -620,12 +680,15 @@ mod tests {
             write_cap: ByteBuf::from(vec![0; 10]),
         });
         assert_eq!(code(&bad_cap), ReplyCode::InvalidPayload);
-        let bad_query_id = to_cbor(&Request {
-            query_id: ByteBuf::from(vec![0; 3]),
-            op: Op::CopyStatus {
-                key: ByteBuf::from(vec![0; 32]),
+        let bad_query_id = to_cbor(
+            &Request {
+                query_id: ByteBuf::from(vec![0; 3]),
+                op: Op::CopyStatus {
+                    key: ByteBuf::from(vec![0; 32]),
+                },
             },
-        });
+            0,
+        );
         assert_eq!(code(&bad_query_id), ReplyCode::InvalidPayload);
     }
 
