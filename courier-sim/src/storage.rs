@@ -29,7 +29,10 @@ use bacap::store::{
     WriteVerdict,
 };
 use bacap::{BoxId, SealedBox, Signature, WriteCap, SIGNATURE_LEN};
-use rocksdb::{BlockBasedOptions, Env, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{
+    BlockBasedOptions, ColumnFamilyDescriptor, Env, Options, WriteBatch, WriteOptions, DB,
+    DEFAULT_COLUMN_FAMILY_NAME,
+};
 
 use crate::config::Config;
 use crate::replicas::{IdentityKey, Replicas};
@@ -243,7 +246,9 @@ impl Storage {
             create_private_dir(&dir)?;
             (dir, None)
         };
-        let db = DB::open(&opts, &path)
+        // The default column family, opened by name so that batch reads can pin its values.
+        let default = ColumnFamilyDescriptor::new(DEFAULT_COLUMN_FAMILY_NAME, opts.clone());
+        let db = DB::open_cf_descriptors(&opts, &path, [default])
             .with_context(|| format!("opening RocksDB at {}", path.display()))?;
 
         let replicas = match db.get(META_REPLICA_KEYS)? {
@@ -390,8 +395,14 @@ impl Storage {
                 Ok((shard, r))
             })
             .collect::<Result<Vec<_>, ReplyCode>>()?;
+        let keys: Vec<[u8; 33]> = ids.iter().map(box_key).collect();
+        let default = self
+            .db
+            .cf_handle(DEFAULT_COLUMN_FAMILY_NAME)
+            .ok_or(ReplyCode::InternalError)?;
+        // Pinned values: each box is copied once, into its reply, not first into a Vec.
         self.db
-            .multi_get(ids.iter().map(box_key))
+            .batched_multi_get_cf(default, &keys, false)
             .into_iter()
             .zip(ids.iter().zip(placed))
             .map(|(value, (id, (shard, r)))| {
