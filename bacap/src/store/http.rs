@@ -57,7 +57,8 @@ impl RetryPolicy {
 #[derive(Debug, Clone)]
 pub struct HttpStore {
     client: reqwest::Client,
-    url: String,
+    /// The query endpoint, parsed once rather than on every request.
+    url: reqwest::Url,
     policy: RetryPolicy,
 }
 
@@ -81,9 +82,13 @@ impl HttpStore {
                 "courier URL {base_url:?} is not an http(s) URL"
             )));
         }
+        let url = format!("{base}{}", wire::QUERY_PATH);
+        let url = reqwest::Url::parse(&url).map_err(|e| {
+            StoreError::Unavailable(format!("courier URL {base_url:?} is not a valid URL: {e}"))
+        })?;
         Ok(Self {
             client,
-            url: format!("{base}{}", wire::QUERY_PATH),
+            url,
             policy: RetryPolicy {
                 max_attempts: policy.max_attempts.max(1),
                 ..policy
@@ -134,7 +139,7 @@ impl HttpStore {
     async fn send_once(&self, body: Vec<u8>) -> Result<Reply, String> {
         let response = self
             .client
-            .post(&self.url)
+            .post(self.url.clone())
             .header(reqwest::header::CONTENT_TYPE, wire::CONTENT_TYPE)
             .body(body)
             .send()
@@ -201,6 +206,7 @@ mod tests {
     #[test]
     fn rejects_non_http_urls() {
         assert!(HttpStore::new("127.0.0.1:80").is_err());
+        assert!(HttpStore::new("http://[::1").is_err(), "unparsable host");
         assert!(HttpStore::new("http://127.0.0.1:80/").is_ok());
     }
 
