@@ -35,15 +35,16 @@ pub struct LoadgenArgs {
     pub readers: usize,
 
     /// Boxes per batch read.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 96)]
     pub batch: usize,
 
     /// How long the measured run lasts at most, in seconds.
     #[arg(long, default_value_t = 10)]
     pub duration: u64,
 
-    /// Boxes generated for the writers: the most writes of the run.
-    #[arg(long, default_value_t = 150_000)]
+    /// Boxes generated for the writers: the most writes of the run. If the writers use them
+    /// all before --duration ends, the report says so (their rate is then understated).
+    #[arg(long, default_value_t = 300_000)]
     pub writes: usize,
 
     /// Boxes written before the clock starts, for the readers to read.
@@ -80,6 +81,9 @@ pub struct Report {
     pub writes: u64,
     /// Writes that failed or had another outcome.
     pub write_errors: u64,
+    /// Whether the writers wrote every generated box before the deadline, idling for the rest
+    /// of the run (the write rate is then a lower bound: generate more with `--writes`).
+    pub writes_exhausted: bool,
     /// Boxes read back and checked.
     pub reads: u64,
     /// Batch read requests answered.
@@ -117,6 +121,13 @@ impl std::fmt::Display for Report {
             ms(self.write_latency.1),
             self.write_errors
         )?;
+        if self.writes_exhausted {
+            writeln!(
+                f,
+                "        the writers used every generated box before the deadline: the write \
+                 rate is a lower bound (raise --writes)"
+            )?;
+        }
         write!(
             f,
             "reads:  {} boxes in {} batch requests = {:.0} reads/s ({:.0} requests/s); latency p50 {:.2} ms, p99 {:.2} ms; errors {}",
@@ -304,6 +315,7 @@ async fn measure(
     let start = Instant::now();
     let deadline = start + Duration::from_secs(args.duration);
 
+    let boxes_total = boxes.len() as u64;
     let per_writer = boxes.len().div_ceil(args.writers.max(1)).max(1);
     let mut writers = Vec::new();
     let mut boxes = boxes;
@@ -382,6 +394,7 @@ async fn measure(
         elapsed,
         writes,
         write_errors,
+        writes_exhausted: args.writers > 0 && writes + write_errors == boxes_total,
         reads,
         read_requests,
         read_errors,
