@@ -31,7 +31,7 @@ pub struct LoadgenArgs {
     pub writers: usize,
 
     /// Concurrent readers.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 2)]
     pub readers: usize,
 
     /// Boxes per batch read.
@@ -312,16 +312,20 @@ async fn measure(
         "running {} writers and {} readers (batch {}) for at most {} s...",
         args.writers, args.readers, args.batch, args.duration
     );
-    let start = Instant::now();
-    let deadline = start + Duration::from_secs(args.duration);
-
+    // Each writer's share, dealt before the clock starts and in linear time (splitting shares
+    // off the end copies each box once; off the front would copy the rest every time).
     let boxes_total = boxes.len() as u64;
     let per_writer = boxes.len().div_ceil(args.writers.max(1)).max(1);
-    let mut writers = Vec::new();
     let mut boxes = boxes;
+    let mut shares = Vec::with_capacity(args.writers);
     while !boxes.is_empty() && args.writers > 0 {
-        let rest = boxes.split_off(per_writer.min(boxes.len()));
-        let mine = std::mem::replace(&mut boxes, rest);
+        shares.push(boxes.split_off(boxes.len().saturating_sub(per_writer)));
+    }
+
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(args.duration);
+    let mut writers = Vec::new();
+    for mine in shares {
         let store = store.clone();
         writers.push(tokio::spawn(async move {
             let (mut ok, mut errors, mut lat) = (0u64, 0u64, Vec::with_capacity(mine.len()));
