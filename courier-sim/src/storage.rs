@@ -259,7 +259,7 @@ impl Storage {
                         "{} was written by another version of courier-sim (storage layout {}, \
                          this one reads layout {LAYOUT_VERSION}); start with a new --data-dir",
                         path.display(),
-                        layout.map_or_else(|| "1".to_string(), |v| hex::encode(v))
+                        layout.map_or_else(|| "1".to_string(), hex::encode)
                     );
                 }
                 if v.len() % 32 != 0 || v.len() / 32 != usize::from(config.replicas) {
