@@ -8,6 +8,7 @@
 //! time (`--duration`); only loopback addresses are accepted.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -94,6 +95,18 @@ pub struct Report {
     pub write_latency: (Duration, Duration),
     /// Batch read latency percentiles (p50, p99).
     pub read_latency: (Duration, Duration),
+    /// Throughput in each full second of the run, in order: a rate sustained through the run
+    /// shows as a slowest second close to the average.
+    pub seconds: Vec<Second>,
+}
+
+/// What one full second of a run did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Second {
+    /// Verified writes per second in this window.
+    pub writes_per_sec: f64,
+    /// Boxes read and checked per second in this window.
+    pub reads_per_sec: f64,
 }
 
 impl Report {
@@ -106,11 +119,22 @@ impl Report {
     pub fn reads_per_sec(&self) -> f64 {
         self.reads as f64 / self.elapsed.as_secs_f64()
     }
+
+    /// The slowest full second of the run, for writes and for reads separately; `None` if the
+    /// run lasted less than a second.
+    pub fn slowest_second(&self) -> Option<Second> {
+        let min = |f: fn(&Second) -> f64| self.seconds.iter().map(f).reduce(f64::min);
+        Some(Second {
+            writes_per_sec: min(|s| s.writes_per_sec)?,
+            reads_per_sec: min(|s| s.reads_per_sec)?,
+        })
+    }
 }
 
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let slowest = self.slowest_second();
         writeln!(
             f,
             "writes: {} verified in {:.2} s = {:.0} writes/s; latency p50 {:.2} ms, p99 {:.2} ms; errors {}",
@@ -138,7 +162,17 @@ impl std::fmt::Display for Report {
             ms(self.read_latency.0),
             ms(self.read_latency.1),
             self.read_errors
-        )
+        )?;
+        if let Some(slowest) = slowest {
+            write!(
+                f,
+                "\nslowest of {} full seconds: {:.0} writes/s, {:.0} reads/s",
+                self.seconds.len(),
+                slowest.writes_per_sec,
+                slowest.reads_per_sec
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -322,11 +356,14 @@ async fn measure(
         shares.push(boxes.split_off(boxes.len().saturating_sub(per_writer)));
     }
 
+    let done = Arc::new(Progress::default());
     let start = Instant::now();
     let deadline = start + Duration::from_secs(args.duration);
+    let (stop_sampling, stopped) = tokio::sync::oneshot::channel::<()>();
+    let sampler = tokio::spawn(sample_seconds(done.clone(), start, deadline, stopped));
     let mut writers = Vec::new();
     for mine in shares {
-        let store = store.clone();
+        let (store, done) = (store.clone(), done.clone());
         writers.push(tokio::spawn(async move {
             let (mut ok, mut errors, mut lat) = (0u64, 0u64, Vec::with_capacity(mine.len()));
             for b in &mine {
@@ -335,7 +372,10 @@ async fn measure(
                 }
                 let t = Instant::now();
                 match store.write(b).await {
-                    Ok(WriteOutcome::Stored) => ok += 1,
+                    Ok(WriteOutcome::Stored) => {
+                        ok += 1;
+                        done.writes.fetch_add(1, Ordering::Relaxed);
+                    }
                     _ => errors += 1,
                 }
                 lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
@@ -347,7 +387,7 @@ async fn measure(
     let reads_per_reader = args.max_reads.div_ceil(args.readers.max(1));
     let mut readers = Vec::new();
     for r in 0..args.readers {
-        let (store, prefill) = (store.clone(), prefill.clone());
+        let (store, prefill, done) = (store.clone(), prefill.clone(), done.clone());
         let batch = args.batch.max(1);
         readers.push(tokio::spawn(async move {
             let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ (r as u64 + 1));
@@ -364,12 +404,14 @@ async fn measure(
                 requests += 1;
                 match result {
                     Ok(outcomes) => {
+                        let before = boxes_ok;
                         for (outcome, &i) in outcomes.iter().zip(&picks) {
                             match outcome {
                                 ReadOutcome::Found(b) if *b == prefill[i] => boxes_ok += 1,
                                 _ => errors += 1,
                             }
                         }
+                        done.reads.fetch_add(boxes_ok - before, Ordering::Relaxed);
                     }
                     Err(_) => errors += 1,
                 }
@@ -394,6 +436,8 @@ async fn measure(
         read_lat.extend(lat);
     }
     let elapsed = start.elapsed();
+    let _ = stop_sampling.send(());
+    let seconds = sampler.await?;
     Ok(Report {
         elapsed,
         writes,
@@ -404,7 +448,54 @@ async fn measure(
         read_errors,
         write_latency: percentiles(write_lat),
         read_latency: percentiles(read_lat),
+        seconds,
     })
+}
+
+/// Work done so far in a run, counted as it completes.
+#[derive(Default)]
+struct Progress {
+    writes: AtomicU64,
+    reads: AtomicU64,
+}
+
+/// Samples `done` once a second from `start` until `deadline` or until `stop` fires, and
+/// returns the throughput of every full second (a second cut short by the end of the work is
+/// left out).
+async fn sample_seconds(
+    done: Arc<Progress>,
+    start: Instant,
+    deadline: Instant,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> Vec<Second> {
+    let mut seconds = Vec::new();
+    let mut ticks = tokio::time::interval_at(
+        (start + Duration::from_secs(1)).into(),
+        Duration::from_secs(1),
+    );
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (mut last_at, mut last_writes, mut last_reads) = (start, 0, 0);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = ticks.tick() => {}
+        }
+        let now = Instant::now();
+        if now > deadline + Duration::from_millis(100) {
+            break;
+        }
+        let (writes, reads) = (
+            done.writes.load(Ordering::Relaxed),
+            done.reads.load(Ordering::Relaxed),
+        );
+        let secs = now.duration_since(last_at).as_secs_f64();
+        seconds.push(Second {
+            writes_per_sec: (writes - last_writes) as f64 / secs,
+            reads_per_sec: (reads - last_reads) as f64 / secs,
+        });
+        (last_at, last_writes, last_reads) = (now, writes, reads);
+    }
+    seconds
 }
 
 #[cfg(test)]
@@ -430,6 +521,33 @@ mod tests {
         ] {
             assert!(check_loopback(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_slowest_second_is_taken_per_direction() {
+        let second = |w, r| Second {
+            writes_per_sec: w,
+            reads_per_sec: r,
+        };
+        let mut report = Report {
+            elapsed: Duration::from_secs(3),
+            writes: 0,
+            write_errors: 0,
+            writes_exhausted: false,
+            reads: 0,
+            read_requests: 0,
+            read_errors: 0,
+            write_latency: (Duration::ZERO, Duration::ZERO),
+            read_latency: (Duration::ZERO, Duration::ZERO),
+            seconds: vec![],
+        };
+        assert_eq!(report.slowest_second(), None);
+        assert!(!report.to_string().contains("slowest"));
+        report.seconds = vec![second(10.0, 5.0), second(7.0, 9.0), second(12.0, 6.0)];
+        assert_eq!(report.slowest_second(), Some(second(7.0, 5.0)));
+        assert!(report
+            .to_string()
+            .ends_with("slowest of 3 full seconds: 7 writes/s, 5 reads/s"));
     }
 
     #[test]

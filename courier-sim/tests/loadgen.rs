@@ -47,14 +47,39 @@ fn a_small_run_writes_and_reads_everything_without_errors() {
 }
 
 #[test]
-fn a_run_bounded_by_time_is_not_reported_as_exhausted() {
+fn a_run_bounded_by_time_is_not_reported_as_exhausted_and_reports_each_second() {
     let report = run(&LoadgenArgs {
-        readers: 0,
-        ..tiny(30_000, 1)
+        max_reads: 1_000_000,
+        ..tiny(60_000, 2)
     })
     .unwrap();
     assert_eq!(report.write_errors, 0);
-    assert!(report.writes > 0 && report.writes < 30_000);
+    assert_eq!(report.read_errors, 0);
+    assert!(report.writes > 0 && report.writes < 60_000);
     assert!(!report.writes_exhausted);
-    assert!(!report.to_string().contains("raise --writes"));
+    let text = report.to_string();
+    assert!(!text.contains("raise --writes"), "{text}");
+
+    // The first second ends while the work goes on; the second may end with it.
+    let n = report.seconds.len();
+    assert!((1..=2).contains(&n), "{n} full seconds in a 2 s run");
+    for s in &report.seconds {
+        assert!(s.writes_per_sec > 0.0 && s.reads_per_sec > 0.0, "{s:?}");
+    }
+    let counted: f64 = report.seconds.iter().map(|s| s.writes_per_sec).sum();
+    assert!(
+        counted <= report.writes as f64 * 1.05,
+        "the seconds count no more writes ({counted:.0}) than were made ({})",
+        report.writes
+    );
+    let slowest = report.slowest_second().unwrap();
+    assert!(report
+        .seconds
+        .iter()
+        .all(|s| slowest.writes_per_sec <= s.writes_per_sec
+            && slowest.reads_per_sec <= s.reads_per_sec));
+    assert!(
+        text.contains(&format!("slowest of {n} full seconds")),
+        "{text}"
+    );
 }
