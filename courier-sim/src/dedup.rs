@@ -83,10 +83,14 @@ pub struct Dedup {
 impl Dedup {
     /// A cache of at most `max_entries` replies and `max_bytes` reply bytes.
     pub fn new(max_entries: usize, max_bytes: usize) -> Self {
+        // Room for every entry from the start (one more is held while the oldest is evicted):
+        // growing a full table means rehashing it under the lock, a pause every request waits
+        // out.
+        let room = max_entries.saturating_add(1).min(1 << 20);
         Self {
             inner: Mutex::new(Inner {
-                map: HashMap::new(),
-                order: VecDeque::new(),
+                map: HashMap::with_capacity(room),
+                order: VecDeque::with_capacity(room),
                 bytes: 0,
             }),
             max_entries: max_entries.max(1),
