@@ -6,6 +6,13 @@
 //! (each verified by the server); readers read batches of random boxes written before the clock
 //! started and check every box they get back. Bounded in count (`--writes`, `--max-reads`) and
 //! time (`--duration`); only loopback addresses are accepted.
+//!
+//! By default every writer and reader sends its next request as soon as the last is answered
+//! (a closed loop: the figures are what the courier can do flat out). With `--write-rate` or
+//! `--read-rate` that direction follows a fixed schedule instead (an open loop): requests go
+//! out at the offered rate whatever the replies do, and each latency counts from the request's
+//! scheduled send time, so a courier that falls behind shows it in both the per-second rates
+//! and the percentiles.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,6 +78,20 @@ pub struct LoadgenArgs {
     /// The embedded courier fsyncs every write batch (its --sync).
     #[arg(long)]
     pub sync: bool,
+
+    /// Offer this many writes per second on a fixed schedule, instead of writing flat out.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub write_rate: Option<u32>,
+
+    /// Offer this many box reads per second (in batches of --batch) on a fixed schedule,
+    /// instead of reading flat out.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub read_rate: Option<u32>,
+
+    /// Also print every full second of the run: its rates and the p99 latency of the requests
+    /// completed in it.
+    #[arg(long)]
+    pub per_second: bool,
 }
 
 /// What one run measured.
@@ -98,6 +119,10 @@ pub struct Report {
     /// Throughput in each full second of the run, in order: a rate sustained through the run
     /// shows as a slowest second close to the average.
     pub seconds: Vec<Second>,
+    /// The offered write rate, if writes followed a schedule (`--write-rate`).
+    pub write_rate: Option<u32>,
+    /// The offered box read rate, if reads followed a schedule (`--read-rate`).
+    pub read_rate: Option<u32>,
 }
 
 /// What one full second of a run did.
@@ -107,6 +132,10 @@ pub struct Second {
     pub writes_per_sec: f64,
     /// Boxes read and checked per second in this window.
     pub reads_per_sec: f64,
+    /// p99 latency of the writes completed in this second (zero if none).
+    pub write_p99: Duration,
+    /// p99 latency of the batch reads completed in this second (zero if none).
+    pub read_p99: Duration,
 }
 
 impl Report {
@@ -120,14 +149,36 @@ impl Report {
         self.reads as f64 / self.elapsed.as_secs_f64()
     }
 
-    /// The slowest full second of the run, for writes and for reads separately; `None` if the
-    /// run lasted less than a second.
+    /// The worst of the run's full seconds, each figure taken separately: the lowest rates and
+    /// the highest p99 latencies. `None` if the run lasted less than a second.
     pub fn slowest_second(&self) -> Option<Second> {
         let min = |f: fn(&Second) -> f64| self.seconds.iter().map(f).reduce(f64::min);
+        let max = |f: fn(&Second) -> Duration| self.seconds.iter().map(f).max();
         Some(Second {
             writes_per_sec: min(|s| s.writes_per_sec)?,
             reads_per_sec: min(|s| s.reads_per_sec)?,
+            write_p99: max(|s| s.write_p99)?,
+            read_p99: max(|s| s.read_p99)?,
         })
+    }
+
+    /// One line per full second: rates and p99 latencies.
+    pub fn per_second_table(&self) -> String {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        self.seconds
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                format!(
+                    "second {:>3}: {:>6.0} writes/s (p99 {:>6.2} ms), {:>6.0} reads/s (p99 {:>6.2} ms)\n",
+                    i + 1,
+                    s.writes_per_sec,
+                    ms(s.write_p99),
+                    s.reads_per_sec,
+                    ms(s.read_p99)
+                )
+            })
+            .collect()
     }
 }
 
@@ -135,6 +186,16 @@ impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let slowest = self.slowest_second();
+        let offered = |rate: Option<u32>, what: &str| match rate {
+            Some(r) => format!("{r} {what}/s offered on a schedule, latency from scheduled send"),
+            None => "flat out".to_string(),
+        };
+        writeln!(
+            f,
+            "writes {}; reads {}",
+            offered(self.write_rate, "writes"),
+            offered(self.read_rate, "reads")
+        )?;
         writeln!(
             f,
             "writes: {} verified in {:.2} s = {:.0} writes/s; latency p50 {:.2} ms, p99 {:.2} ms; errors {}",
@@ -166,10 +227,12 @@ impl std::fmt::Display for Report {
         if let Some(slowest) = slowest {
             write!(
                 f,
-                "\nslowest of {} full seconds: {:.0} writes/s, {:.0} reads/s",
+                "\nworst of {} full seconds: {:.0} writes/s, {:.0} reads/s; p99 {:.2} ms (writes), {:.2} ms (reads)",
                 self.seconds.len(),
                 slowest.writes_per_sec,
-                slowest.reads_per_sec
+                slowest.reads_per_sec,
+                ms(slowest.write_p99),
+                ms(slowest.read_p99)
             )?;
         }
         Ok(())
@@ -222,6 +285,9 @@ pub fn generate_boxes(n: usize, plaintext: usize, threads: usize) -> Vec<SealedB
     })
 }
 
+/// One latency sample: microseconds, and the second of the run in which the request completed.
+type Sample = (u32, u32);
+
 fn percentiles(mut micros: Vec<u32>) -> (Duration, Duration) {
     if micros.is_empty() {
         return (Duration::ZERO, Duration::ZERO);
@@ -253,6 +319,15 @@ pub fn run(args: &LoadgenArgs) -> anyhow::Result<Report> {
     }
     if args.plaintext > bacap::Geometry::KATZENPOST.box_plaintext_len {
         bail!("--plaintext is at most 1556");
+    }
+    if args.write_rate == Some(0) || args.read_rate == Some(0) {
+        bail!("an offered rate must be at least 1 per second");
+    }
+    if args.write_rate.is_some() && args.writers == 0 {
+        bail!("--write-rate needs writers");
+    }
+    if args.read_rate.is_some() && args.readers == 0 {
+        bail!("--read-rate needs readers");
     }
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     eprintln!(
@@ -359,18 +434,24 @@ async fn measure(
     let done = Arc::new(Progress::default());
     let start = Instant::now();
     let deadline = start + Duration::from_secs(args.duration);
+    let write_pacer = args
+        .write_rate
+        .map(|r| Arc::new(Pacer::new(start, f64::from(r))));
+    let batch = args.batch.max(1);
+    let read_pacer = args
+        .read_rate
+        .map(|r| Arc::new(Pacer::new(start, f64::from(r) / batch as f64)));
     let (stop_sampling, stopped) = tokio::sync::oneshot::channel::<()>();
     let sampler = tokio::spawn(sample_seconds(done.clone(), start, deadline, stopped));
     let mut writers = Vec::new();
     for mine in shares {
-        let (store, done) = (store.clone(), done.clone());
+        let (store, done, pacer) = (store.clone(), done.clone(), write_pacer.clone());
         writers.push(tokio::spawn(async move {
             let (mut ok, mut errors, mut lat) = (0u64, 0u64, Vec::with_capacity(mine.len()));
             for b in &mine {
-                if Instant::now() >= deadline {
+                let Some(t) = next_send(pacer.as_deref(), deadline).await else {
                     break;
-                }
-                let t = Instant::now();
+                };
                 match store.write(b).await {
                     Ok(WriteOutcome::Stored) => {
                         ok += 1;
@@ -378,7 +459,7 @@ async fn measure(
                     }
                     _ => errors += 1,
                 }
-                lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                lat.push((micros_since(t), start.elapsed().as_secs() as u32));
             }
             (ok, errors, lat)
         }));
@@ -388,19 +469,21 @@ async fn measure(
     let mut readers = Vec::new();
     for r in 0..args.readers {
         let (store, prefill, done) = (store.clone(), prefill.clone(), done.clone());
-        let batch = args.batch.max(1);
+        let pacer = read_pacer.clone();
         readers.push(tokio::spawn(async move {
             let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ (r as u64 + 1));
             let (mut boxes_ok, mut requests, mut errors) = (0u64, 0u64, 0u64);
             let mut lat = Vec::new();
-            while Instant::now() < deadline && (requests as usize) < reads_per_reader {
+            while (requests as usize) < reads_per_reader {
                 let picks: Vec<usize> = (0..batch)
                     .map(|_| (rng.next() % prefill.len() as u64) as usize)
                     .collect();
                 let ids: Vec<_> = picks.iter().map(|&i| prefill[i].box_id).collect();
-                let t = Instant::now();
+                let Some(t) = next_send(pacer.as_deref(), deadline).await else {
+                    break;
+                };
                 let result = store.read_many(&ids).await;
-                lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                lat.push((micros_since(t), start.elapsed().as_secs() as u32));
                 requests += 1;
                 match result {
                     Ok(outcomes) => {
@@ -437,7 +520,16 @@ async fn measure(
     }
     let elapsed = start.elapsed();
     let _ = stop_sampling.send(());
-    let seconds = sampler.await?;
+    let mut seconds = sampler.await?;
+    for (i, s) in seconds.iter_mut().enumerate() {
+        let p99_of = |samples: &[Sample]| {
+            let in_second = samples.iter().filter(|&&(_, at)| at as usize == i);
+            percentiles(in_second.map(|&(micros, _)| micros).collect()).1
+        };
+        s.write_p99 = p99_of(&write_lat);
+        s.read_p99 = p99_of(&read_lat);
+    }
+    let micros = |samples: Vec<Sample>| samples.into_iter().map(|(m, _)| m).collect();
     Ok(Report {
         elapsed,
         writes,
@@ -446,9 +538,11 @@ async fn measure(
         reads,
         read_requests,
         read_errors,
-        write_latency: percentiles(write_lat),
-        read_latency: percentiles(read_lat),
+        write_latency: percentiles(micros(write_lat)),
+        read_latency: percentiles(micros(read_lat)),
         seconds,
+        write_rate: args.write_rate,
+        read_rate: args.read_rate,
     })
 }
 
@@ -457,6 +551,49 @@ async fn measure(
 struct Progress {
     writes: AtomicU64,
     reads: AtomicU64,
+}
+
+/// Send times at a fixed rate from `start`, shared by every task of one direction. A late reply
+/// delays no later request, and whoever sends at a ticket's time measures latency from it.
+struct Pacer {
+    start: Instant,
+    nanos_per_ticket: f64,
+    issued: AtomicU64,
+}
+
+impl Pacer {
+    fn new(start: Instant, per_sec: f64) -> Self {
+        Pacer {
+            start,
+            nanos_per_ticket: 1e9 / per_sec,
+            issued: AtomicU64::new(0),
+        }
+    }
+
+    /// The next unclaimed send time.
+    fn next(&self) -> Instant {
+        let n = self.issued.fetch_add(1, Ordering::Relaxed);
+        self.start + Duration::from_nanos((n as f64 * self.nanos_per_ticket) as u64)
+    }
+}
+
+/// Waits for this task's next send time: the next ticket of `pacer`, or now when unpaced.
+/// `None` once that time is at or past `deadline`.
+async fn next_send(pacer: Option<&Pacer>, deadline: Instant) -> Option<Instant> {
+    let now = Instant::now();
+    let at = pacer.map_or(now, Pacer::next);
+    if at >= deadline {
+        return None;
+    }
+    if at > now {
+        tokio::time::sleep_until(at.into()).await;
+    }
+    Some(at)
+}
+
+/// Microseconds since `t`, saturated to fit the latency samples.
+fn micros_since(t: Instant) -> u32 {
+    t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32
 }
 
 /// Samples `done` once a second from `start` until `deadline` or until `stop` fires, and
@@ -492,6 +629,8 @@ async fn sample_seconds(
         seconds.push(Second {
             writes_per_sec: (writes - last_writes) as f64 / secs,
             reads_per_sec: (reads - last_reads) as f64 / secs,
+            write_p99: Duration::ZERO,
+            read_p99: Duration::ZERO,
         });
         (last_at, last_writes, last_reads) = (now, writes, reads);
     }
@@ -525,9 +664,11 @@ mod tests {
 
     #[test]
     fn the_slowest_second_is_taken_per_direction() {
-        let second = |w, r| Second {
+        let second = |w, r, p99_ms| Second {
             writes_per_sec: w,
             reads_per_sec: r,
+            write_p99: Duration::from_millis(p99_ms),
+            read_p99: Duration::from_millis(20 - p99_ms),
         };
         let mut report = Report {
             elapsed: Duration::from_secs(3),
@@ -540,14 +681,40 @@ mod tests {
             write_latency: (Duration::ZERO, Duration::ZERO),
             read_latency: (Duration::ZERO, Duration::ZERO),
             seconds: vec![],
+            write_rate: None,
+            read_rate: None,
         };
         assert_eq!(report.slowest_second(), None);
         assert!(!report.to_string().contains("slowest"));
-        report.seconds = vec![second(10.0, 5.0), second(7.0, 9.0), second(12.0, 6.0)];
-        assert_eq!(report.slowest_second(), Some(second(7.0, 5.0)));
-        assert!(report
-            .to_string()
-            .ends_with("slowest of 3 full seconds: 7 writes/s, 5 reads/s"));
+        report.seconds = vec![
+            second(10.0, 5.0, 4),
+            second(7.0, 9.0, 2),
+            second(12.0, 6.0, 11),
+        ];
+        let worst = report.slowest_second().unwrap();
+        assert_eq!((worst.writes_per_sec, worst.reads_per_sec), (7.0, 5.0));
+        assert_eq!(
+            (worst.write_p99, worst.read_p99),
+            (Duration::from_millis(11), Duration::from_millis(18))
+        );
+        assert!(report.to_string().ends_with(
+            "worst of 3 full seconds: 7 writes/s, 5 reads/s; p99 11.00 ms (writes), 18.00 ms (reads)"
+        ));
+        let table = report.per_second_table();
+        assert_eq!(table.lines().count(), 3);
+        assert!(
+            table.starts_with("second   1:     10 writes/s (p99   4.00 ms)"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn a_pacer_hands_out_evenly_spaced_send_times() {
+        let start = Instant::now();
+        let pacer = Pacer::new(start, 4.0);
+        let offsets: Vec<_> = (0..4).map(|_| pacer.next() - start).collect();
+        let ms = Duration::from_millis;
+        assert_eq!(offsets, [ms(0), ms(250), ms(500), ms(750)]);
     }
 
     #[test]

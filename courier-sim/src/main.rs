@@ -83,6 +83,9 @@ fn main() -> anyhow::Result<()> {
                 args.url.as_deref().unwrap_or("embedded")
             );
             println!("{report}");
+            if args.per_second {
+                print!("{}", report.per_second_table());
+            }
             if report.write_errors + report.read_errors > 0 {
                 anyhow::bail!("the run had errors");
             }

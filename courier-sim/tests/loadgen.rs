@@ -1,5 +1,8 @@
 //! The load generator end to end, on a tiny load: every write verified and stored, every box
-//! read back intact, and a run that uses up its boxes says so.
+//! read back intact, a run that uses up its boxes says so, and a paced run offers exactly its
+//! schedule.
+
+use std::time::Duration;
 
 use courier_sim::loadgen::{run, LoadgenArgs};
 
@@ -17,6 +20,9 @@ fn tiny(writes: usize, duration: u64) -> LoadgenArgs {
         client_threads: 1,
         server_threads: 1,
         sync: false,
+        write_rate: None,
+        read_rate: None,
+        per_second: false,
     }
 }
 
@@ -65,6 +71,10 @@ fn a_run_bounded_by_time_is_not_reported_as_exhausted_and_reports_each_second() 
     assert!((1..=2).contains(&n), "{n} full seconds in a 2 s run");
     for s in &report.seconds {
         assert!(s.writes_per_sec > 0.0 && s.reads_per_sec > 0.0, "{s:?}");
+        assert!(
+            s.write_p99 > Duration::ZERO && s.read_p99 > Duration::ZERO,
+            "requests completed in every second, so each has a p99: {s:?}"
+        );
     }
     let counted: f64 = report.seconds.iter().map(|s| s.writes_per_sec).sum();
     assert!(
@@ -79,7 +89,61 @@ fn a_run_bounded_by_time_is_not_reported_as_exhausted_and_reports_each_second() 
         .all(|s| slowest.writes_per_sec <= s.writes_per_sec
             && slowest.reads_per_sec <= s.reads_per_sec));
     assert!(
-        text.contains(&format!("slowest of {n} full seconds")),
+        text.contains(&format!("worst of {n} full seconds")),
         "{text}"
     );
+}
+
+#[test]
+fn a_paced_run_sends_exactly_its_schedule() {
+    let report = run(&LoadgenArgs {
+        write_rate: Some(300),
+        read_rate: Some(800),
+        max_reads: 1_000_000,
+        ..tiny(10_000, 3)
+    })
+    .unwrap();
+    assert_eq!(report.write_errors, 0);
+    assert_eq!(report.read_errors, 0);
+    // Every send time before the 3 s deadline is used, and none after it.
+    assert_eq!(report.writes, 900, "300 writes/s for 3 s");
+    assert_eq!(
+        report.read_requests, 300,
+        "800 boxes/s in batches of 8 for 3 s"
+    );
+    assert_eq!(report.reads, 2_400);
+    assert!(!report.seconds.is_empty());
+    for s in &report.seconds {
+        assert!(
+            (240.0..=360.0).contains(&s.writes_per_sec)
+                && (640.0..=960.0).contains(&s.reads_per_sec),
+            "each second follows the schedule: {s:?}"
+        );
+    }
+    let text = report.to_string();
+    assert!(
+        text.contains("writes 300 writes/s offered on a schedule")
+            && text.contains("reads 800 reads/s offered on a schedule"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_rate_without_anyone_to_follow_it_is_refused() {
+    let err = run(&LoadgenArgs {
+        writers: 0,
+        write_rate: Some(100),
+        ..tiny(10, 1)
+    })
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("--write-rate needs writers"),
+        "{err}"
+    );
+    let err = run(&LoadgenArgs {
+        read_rate: Some(0),
+        ..tiny(10, 1)
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("at least 1 per second"), "{err}");
 }
