@@ -521,13 +521,21 @@ async fn measure(
     let elapsed = start.elapsed();
     let _ = stop_sampling.send(());
     let mut seconds = sampler.await?;
-    for (i, s) in seconds.iter_mut().enumerate() {
-        let p99_of = |samples: &[Sample]| {
-            let in_second = samples.iter().filter(|&&(_, at)| at as usize == i);
-            percentiles(in_second.map(|&(micros, _)| micros).collect()).1
-        };
-        s.write_p99 = p99_of(&write_lat);
-        s.read_p99 = p99_of(&read_lat);
+    let p99_by_second = |samples: &[Sample]| {
+        let mut by_second = vec![Vec::new(); seconds.len()];
+        for &(micros, at) in samples {
+            if let Some(bucket) = by_second.get_mut(at as usize) {
+                bucket.push(micros);
+            }
+        }
+        by_second
+            .into_iter()
+            .map(|b| percentiles(b).1)
+            .collect::<Vec<_>>()
+    };
+    let (write_p99s, read_p99s) = (p99_by_second(&write_lat), p99_by_second(&read_lat));
+    for ((s, w), r) in seconds.iter_mut().zip(write_p99s).zip(read_p99s) {
+        (s.write_p99, s.read_p99) = (w, r);
     }
     let micros = |samples: Vec<Sample>| samples.into_iter().map(|(m, _)| m).collect();
     Ok(Report {
