@@ -116,8 +116,8 @@ pub struct Report {
     pub write_latency: (Duration, Duration),
     /// Batch read latency percentiles (p50, p99).
     pub read_latency: (Duration, Duration),
-    /// Throughput in each full second of the run, in order: a rate sustained through the run
-    /// shows as a slowest second close to the average.
+    /// Throughput and p99 of each full second of the run, in order: a rate sustained through
+    /// the run shows as a worst second close to the average.
     pub seconds: Vec<Second>,
     /// The offered write rate, if writes followed a schedule (`--write-rate`).
     pub write_rate: Option<u32>,
@@ -151,7 +151,7 @@ impl Report {
 
     /// The worst of the run's full seconds, each figure taken separately: the lowest rates and
     /// the highest p99 latencies. `None` if the run lasted less than a second.
-    pub fn slowest_second(&self) -> Option<Second> {
+    pub fn worst_second(&self) -> Option<Second> {
         let min = |f: fn(&Second) -> f64| self.seconds.iter().map(f).reduce(f64::min);
         let max = |f: fn(&Second) -> Duration| self.seconds.iter().map(f).max();
         Some(Second {
@@ -164,7 +164,6 @@ impl Report {
 
     /// One line per full second: rates and p99 latencies.
     pub fn per_second_table(&self) -> String {
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
         self.seconds
             .iter()
             .enumerate()
@@ -184,8 +183,6 @@ impl Report {
 
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let slowest = self.slowest_second();
         let offered = |rate: Option<u32>, what: &str| match rate {
             Some(r) => format!("{r} {what}/s offered on a schedule, latency from scheduled send"),
             None => "flat out".to_string(),
@@ -224,15 +221,15 @@ impl std::fmt::Display for Report {
             ms(self.read_latency.1),
             self.read_errors
         )?;
-        if let Some(slowest) = slowest {
+        if let Some(worst) = self.worst_second() {
             write!(
                 f,
                 "\nworst of {} full seconds: {:.0} writes/s, {:.0} reads/s; p99 {:.2} ms (writes), {:.2} ms (reads)",
                 self.seconds.len(),
-                slowest.writes_per_sec,
-                slowest.reads_per_sec,
-                ms(slowest.write_p99),
-                ms(slowest.read_p99)
+                worst.writes_per_sec,
+                worst.reads_per_sec,
+                ms(worst.write_p99),
+                ms(worst.read_p99)
             )?;
         }
         Ok(())
@@ -285,8 +282,24 @@ pub fn generate_boxes(n: usize, plaintext: usize, threads: usize) -> Vec<SealedB
     })
 }
 
+/// A duration in milliseconds, for the report.
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
 /// One latency sample: microseconds, and the second of the run in which the request completed.
 type Sample = (u32, u32);
+
+/// The sample of a request sent (or scheduled) at `sent` and answered now, in a run that
+/// started at `start`: one clock read for both.
+fn sample(sent: Instant, start: Instant) -> Sample {
+    let now = Instant::now();
+    let micros = now
+        .duration_since(sent)
+        .as_micros()
+        .min(u128::from(u32::MAX)) as u32;
+    (micros, now.duration_since(start).as_secs() as u32)
+}
 
 fn percentiles(mut micros: Vec<u32>) -> (Duration, Duration) {
     if micros.is_empty() {
@@ -459,7 +472,7 @@ async fn measure(
                     }
                     _ => errors += 1,
                 }
-                lat.push((micros_since(t), start.elapsed().as_secs() as u32));
+                lat.push(sample(t, start));
             }
             (ok, errors, lat)
         }));
@@ -483,7 +496,7 @@ async fn measure(
                     break;
                 };
                 let result = store.read_many(&ids).await;
-                lat.push((micros_since(t), start.elapsed().as_secs() as u32));
+                lat.push(sample(t, start));
                 requests += 1;
                 match result {
                     Ok(outcomes) => {
@@ -599,11 +612,6 @@ async fn next_send(pacer: Option<&Pacer>, deadline: Instant) -> Option<Instant> 
     Some(at)
 }
 
-/// Microseconds since `t`, saturated to fit the latency samples.
-fn micros_since(t: Instant) -> u32 {
-    t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32
-}
-
 /// Samples `done` once a second from `start` until `deadline` or until `stop` fires, and
 /// returns the throughput of every full second (a second cut short by the end of the work is
 /// left out).
@@ -671,7 +679,7 @@ mod tests {
     }
 
     #[test]
-    fn the_slowest_second_is_taken_per_direction() {
+    fn the_worst_second_is_taken_figure_by_figure() {
         let second = |w, r, p99_ms| Second {
             writes_per_sec: w,
             reads_per_sec: r,
@@ -692,14 +700,16 @@ mod tests {
             write_rate: None,
             read_rate: None,
         };
-        assert_eq!(report.slowest_second(), None);
-        assert!(!report.to_string().contains("slowest"));
+        assert_eq!(report.worst_second(), None);
+        let text = report.to_string();
+        assert!(text.contains("writes flat out; reads flat out"), "{text}");
+        assert!(!text.contains("worst of"), "{text}");
         report.seconds = vec![
             second(10.0, 5.0, 4),
             second(7.0, 9.0, 2),
             second(12.0, 6.0, 11),
         ];
-        let worst = report.slowest_second().unwrap();
+        let worst = report.worst_second().unwrap();
         assert_eq!((worst.writes_per_sec, worst.reads_per_sec), (7.0, 5.0));
         assert_eq!(
             (worst.write_p99, worst.read_p99),

@@ -234,6 +234,8 @@ impl Storage {
         // Flushes and compactions run below the request threads' CPU priority, and write their
         // files out a megabyte at a time, so that on a two-core machine they take what requests
         // leave. (Writes still stall around each memtable switch: see the README's load figures.)
+        // On disk this is RocksDB's process-wide default environment, so other RocksDB
+        // databases in the same process (a client's state in the demo) get the same priority.
         opts.set_bytes_per_sync(1 << 20);
         let background = |mut env: Env| {
             env.lower_thread_pool_cpu_priority();
