@@ -123,6 +123,9 @@ pub struct Report {
     pub write_rate: Option<u32>,
     /// The offered box read rate, if reads followed a schedule (`--read-rate`).
     pub read_rate: Option<u32>,
+    /// How long one core took to verify a box just before the run and just after it (see
+    /// [`verify_time`]): the machine's speed around the run, which drifts on a shared VM.
+    pub verify_time: Option<(Duration, Duration)>,
 }
 
 /// What one full second of a run did.
@@ -221,6 +224,14 @@ impl std::fmt::Display for Report {
             ms(self.read_latency.1),
             self.read_errors
         )?;
+        if let Some((before, after)) = self.verify_time {
+            write!(
+                f,
+                "\none core verified a box in {:.1} µs before the run and {:.1} µs after it",
+                before.as_secs_f64() * 1e6,
+                after.as_secs_f64() * 1e6
+            )?;
+        }
         if let Some(worst) = self.worst_second() {
             write!(
                 f,
@@ -283,6 +294,22 @@ pub fn generate_boxes(n: usize, plaintext: usize, threads: usize) -> Vec<SealedB
 }
 
 /// A duration in milliseconds, for the report.
+/// The most boxes [`verify_time`] verifies.
+pub const CALIBRATION_BOXES: usize = 1000;
+
+/// The mean time one core takes to verify the signature of one of `boxes` (at most
+/// [`CALIBRATION_BOXES`] of them, on the calling thread): a measure of the machine's speed at
+/// this moment, to read a run's figures by. `None` without boxes.
+pub fn verify_time(boxes: &[SealedBox]) -> Option<Duration> {
+    let sample = &boxes[..boxes.len().min(CALIBRATION_BOXES)];
+    let n = u32::try_from(sample.len()).ok().filter(|&n| n > 0)?;
+    let start = Instant::now();
+    for b in sample {
+        let _ = std::hint::black_box(b.verify());
+    }
+    Some(start.elapsed() / n)
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -348,6 +375,7 @@ pub fn run(args: &LoadgenArgs) -> anyhow::Result<Report> {
         args.writes + args.prefill
     );
     let mut boxes = generate_boxes(args.writes + args.prefill, args.plaintext, cores);
+    let calibration: Vec<SealedBox> = boxes.iter().take(CALIBRATION_BOXES).cloned().collect();
     let prefill: Arc<Vec<SealedBox>> = Arc::new(boxes.split_off(args.writes));
 
     // The embedded courier gets its own runtime, as a separate process would.
@@ -394,7 +422,9 @@ pub fn run(args: &LoadgenArgs) -> anyhow::Result<Report> {
         ..RetryPolicy::default()
     };
     let store = HttpStore::with_policy(&url, policy)?;
-    let report = client_rt.block_on(measure(args, store, boxes, prefill))?;
+    let before = verify_time(&calibration);
+    let mut report = client_rt.block_on(measure(args, store, boxes, prefill))?;
+    report.verify_time = before.zip(verify_time(&calibration));
     drop(client_rt);
     if let (Some(rt), Some(s)) = (server_rt, server) {
         rt.block_on(s.shutdown())?;
@@ -564,6 +594,7 @@ async fn measure(
         seconds,
         write_rate: args.write_rate,
         read_rate: args.read_rate,
+        verify_time: None,
     })
 }
 
@@ -699,11 +730,21 @@ mod tests {
             seconds: vec![],
             write_rate: None,
             read_rate: None,
+            verify_time: None,
         };
         assert_eq!(report.worst_second(), None);
         let text = report.to_string();
         assert!(text.contains("writes flat out; reads flat out"), "{text}");
         assert!(!text.contains("worst of"), "{text}");
+        assert!(!text.contains("verified a box"), "{text}");
+        report.verify_time = Some((Duration::from_micros(52), Duration::from_nanos(61_260)));
+        let text = report.to_string();
+        assert!(
+            text.ends_with(
+                "one core verified a box in 52.0 µs before the run and 61.3 µs after it"
+            ),
+            "{text}"
+        );
         report.seconds = vec![
             second(10.0, 5.0, 4),
             second(7.0, 9.0, 2),
@@ -752,5 +793,13 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), 10);
         assert!(boxes.iter().all(|b| b.verify().is_ok()));
+    }
+
+    #[test]
+    fn verify_time_needs_boxes_and_measures_some() {
+        assert_eq!(verify_time(&[]), None);
+        let boxes = generate_boxes(3, 100, 1);
+        let t = verify_time(&boxes).unwrap();
+        assert!(t > Duration::ZERO && t < Duration::from_secs(1), "{t:?}");
     }
 }

@@ -47,8 +47,13 @@ fn a_small_run_writes_and_reads_everything_without_errors() {
         report.read_requests * 8,
         "every box read back matched"
     );
+    let (before, after) = report
+        .verify_time
+        .expect("the machine's speed is measured around every run");
+    assert!(before > Duration::ZERO && after > Duration::ZERO);
     let text = report.to_string();
     assert!(text.contains("120 verified"), "{text}");
+    assert!(text.contains("one core verified a box in"), "{text}");
     assert!(text.contains("raise --writes"), "{text}");
 }
 
