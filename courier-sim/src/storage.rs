@@ -167,7 +167,8 @@ pub struct Storage {
     exclusive: RwLock<()>,
     copies_in_progress: Mutex<HashSet<[u8; 32]>>,
     path: PathBuf,
-    _env: Option<Env>,
+    /// The RocksDB environment the database was opened with, kept for as long as it is open.
+    _env: Env,
 }
 
 impl std::fmt::Debug for Storage {
@@ -231,39 +232,32 @@ impl Storage {
         table.set_bloom_filter(10.0, false);
         opts.set_block_based_table_factory(&table);
 
-        // Flushes and compactions run below the request threads' CPU priority, and write their
-        // files out a megabyte at a time, so that on a two-core machine they take what requests
-        // leave. (Writes still stall around each memtable switch: see the README's load figures.)
-        // On disk this is RocksDB's process-wide default environment, so other RocksDB
-        // databases in the same process (a client's state in the demo) get the same priority.
+        // Flushes and compactions write their files out a megabyte at a time, and run below the
+        // request threads (`crate::background`, once the database is open), so that on a
+        // two-core machine they take what requests leave.
         opts.set_bytes_per_sync(1 << 20);
-        let background = |mut env: Env| {
-            env.lower_thread_pool_cpu_priority();
-            env.lower_high_priority_thread_pool_cpu_priority();
-            env
-        };
-        let (path, env) = if config.ephemeral {
-            let env =
-                background(Env::mem_env().context("creating RocksDB's in-memory environment")?);
+        let (path, mut env) = if config.ephemeral {
+            let env = Env::mem_env().context("creating RocksDB's in-memory environment")?;
             opts.set_env(&env);
             let mut suffix = [0u8; 8];
             rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut suffix);
             let path = PathBuf::from(format!("/courier-sim-ephemeral-{}", hex::encode(suffix)));
-            (path, Some(env))
+            (path, env)
         } else {
             let dir = config
                 .data_dir
                 .clone()
                 .context("either --data-dir or --ephemeral is required")?;
             create_private_dir(&dir)?;
-            let env = background(Env::new().context("opening RocksDB's default environment")?);
+            let env = Env::new().context("opening RocksDB's default environment")?;
             opts.set_env(&env);
-            (dir, Some(env))
+            (dir, env)
         };
         // The default column family, opened by name so that batch reads can pin its values.
         let default = ColumnFamilyDescriptor::new(DEFAULT_COLUMN_FAMILY_NAME, opts.clone());
         let db = DB::open_cf_descriptors(&opts, &path, [default])
             .with_context(|| format!("opening RocksDB at {}", path.display()))?;
+        crate::background::lower_priority(&mut env);
 
         let replicas = match db.get(META_REPLICA_KEYS)? {
             Some(v) => {
@@ -560,6 +554,27 @@ mod tests {
 
     fn storage() -> Storage {
         Storage::open(&Config::ephemeral()).unwrap()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn rocksdb_background_threads_are_idle_class_once_open() {
+        use crate::background::linux::{policy, threads_named, SCHED_IDLE};
+        let dir = tempfile::tempdir().unwrap();
+        for config in [
+            Config::ephemeral(),
+            Config::persistent(dir.path().join("db")),
+        ] {
+            let _storage = Storage::open(&config).unwrap();
+            let tids = threads_named("rocksdb:").unwrap();
+            assert!(!tids.is_empty(), "RocksDB has started its threads");
+            for tid in tids {
+                assert_eq!(policy(tid).unwrap(), SCHED_IDLE, "thread {tid}");
+            }
+        }
+        // The parser reads the policy of an ordinary thread too: this one.
+        let me = threads_named("").unwrap();
+        assert!(me.iter().any(|&t| policy(t).unwrap() == 0), "SCHED_OTHER");
     }
 
     #[test]
