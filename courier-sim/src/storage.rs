@@ -228,7 +228,7 @@ impl Storage {
         // without walking the skip list. Its size is a fraction of the write buffer's bytes,
         // and RocksDB allocates and zeroes it in the write path when it switches memtables, so
         // it is kept small: 1 MiB, about 55 bits per key for 1.7 KB boxes (150,000 of them fill
-        // the buffer). Ten times that took tens of milliseconds per switch and missed the cache.
+        // the buffer). At the old ratio of 0.1 (27 MiB) the switching write took 15 to 22 ms.
         opts.set_memtable_whole_key_filtering(true);
         opts.set_memtable_prefix_bloom_ratio(0.004);
         let mut table = BlockBasedOptions::default();
@@ -577,7 +577,8 @@ mod tests {
         }
         // The parser reads the policy of an ordinary thread too: this one.
         let me = threads_named("").unwrap();
-        assert!(me.iter().any(|&t| policy(t).unwrap() == 0), "SCHED_OTHER");
+        // (A thread may end between the listing and the read: skip it.)
+        assert!(me.iter().any(|&t| policy(t).ok() == Some(0)), "SCHED_OTHER");
     }
 
     #[test]
