@@ -37,10 +37,6 @@ pub fn lower_priority(env: &mut Env) {
 pub(crate) mod linux {
     use std::io;
 
-    /// `SCHED_IDLE`, as Linux numbers scheduling policies.
-    #[cfg(test)]
-    pub(crate) const SCHED_IDLE: u32 = 5;
-
     /// The IDs of this process's threads whose name starts with `prefix`.
     pub(crate) fn threads_named(prefix: &str) -> io::Result<Vec<libc::pid_t>> {
         let mut tids = Vec::new();
@@ -62,7 +58,7 @@ pub(crate) mod linux {
     /// The scheduling policy of thread `tid` of this process, from `/proc` (field 41 of its
     /// `stat`).
     #[cfg(test)]
-    pub(crate) fn policy(tid: libc::pid_t) -> io::Result<u32> {
+    pub(crate) fn policy(tid: libc::pid_t) -> io::Result<libc::c_int> {
         let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))?;
         // The name (field 2) is in parentheses and may hold anything: count from after it.
         let after_name = stat
@@ -77,13 +73,17 @@ pub(crate) mod linux {
     }
 
     /// Puts every thread of this process named `prefix...` in the `SCHED_IDLE` class; returns
-    /// how many there were.
+    /// how many it moved. A thread that ended since the listing is skipped.
     pub(crate) fn idle_threads(prefix: &str) -> io::Result<usize> {
-        let tids = threads_named(prefix)?;
-        for &tid in &tids {
-            set_idle(tid)?;
+        let mut moved = 0;
+        for tid in threads_named(prefix)? {
+            match set_idle(tid) {
+                Ok(()) => moved += 1,
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+                Err(e) => return Err(e),
+            }
         }
-        Ok(tids.len())
+        Ok(moved)
     }
 
     #[allow(unsafe_code)]

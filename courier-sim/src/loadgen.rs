@@ -293,7 +293,6 @@ pub fn generate_boxes(n: usize, plaintext: usize, threads: usize) -> Vec<SealedB
     })
 }
 
-/// A duration in milliseconds, for the report.
 /// The most boxes [`verify_time`] verifies.
 pub const CALIBRATION_BOXES: usize = 1000;
 
@@ -310,6 +309,7 @@ pub fn verify_time(boxes: &[SealedBox]) -> Option<Duration> {
     Some(start.elapsed() / n)
 }
 
+/// A duration in milliseconds, for the report.
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }

@@ -562,7 +562,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn rocksdb_background_threads_are_idle_class_once_open() {
-        use crate::background::linux::{policy, threads_named, SCHED_IDLE};
+        use crate::background::linux::{policy, threads_named};
         let dir = tempfile::tempdir().unwrap();
         for config in [
             Config::ephemeral(),
@@ -572,13 +572,17 @@ mod tests {
             let tids = threads_named("rocksdb:").unwrap();
             assert!(!tids.is_empty(), "RocksDB has started its threads");
             for tid in tids {
-                assert_eq!(policy(tid).unwrap(), SCHED_IDLE, "thread {tid}");
+                assert_eq!(policy(tid).unwrap(), libc::SCHED_IDLE, "thread {tid}");
             }
         }
         // The parser reads the policy of an ordinary thread too: this one.
         let me = threads_named("").unwrap();
         // (A thread may end between the listing and the read: skip it.)
-        assert!(me.iter().any(|&t| policy(t).ok() == Some(0)), "SCHED_OTHER");
+        assert!(
+            me.iter()
+                .any(|&t| policy(t).ok() == Some(libc::SCHED_OTHER)),
+            "SCHED_OTHER"
+        );
     }
 
     #[test]
