@@ -126,6 +126,35 @@ pub struct Report {
     /// How long one core took to verify a box just before the run and just after it (see
     /// [`verify_time`]): the machine's speed around the run, which drifts on a shared VM.
     pub verify_time: Option<(Duration, Duration)>,
+    /// The CPU this process used during the measured run.
+    pub cpu: CpuUse,
+}
+
+/// The CPU a process used during a run, to set against what the machine has.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CpuUse {
+    /// CPU time (user and system) of every thread of the process during the run.
+    pub time: Duration,
+    /// The cores the process could use.
+    pub cores: usize,
+    /// Whether the courier ran in this process (no `--url`), so that its CPU is counted too.
+    pub with_courier: bool,
+}
+
+impl CpuUse {
+    /// Cores kept busy on average over `elapsed`.
+    pub fn cores_busy(&self, elapsed: Duration) -> f64 {
+        self.time.as_secs_f64() / elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
+}
+
+/// CPU time used so far by this whole process, every thread included.
+pub fn process_cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
 }
 
 /// What one full second of a run did.
@@ -230,6 +259,26 @@ impl std::fmt::Display for Report {
                 "\none core verified a box in {:.1} µs before the run and {:.1} µs after it",
                 before.as_secs_f64() * 1e6,
                 after.as_secs_f64() * 1e6
+            )?;
+        }
+        let busy = self.cpu.cores_busy(self.elapsed);
+        write!(
+            f,
+            "\n{} used {:.2} of {} cores ({:.0} %) during the run",
+            if self.cpu.with_courier {
+                "the process (courier and load generator)"
+            } else {
+                "the load generator"
+            },
+            busy,
+            self.cpu.cores,
+            100.0 * busy / self.cpu.cores.max(1) as f64
+        )?;
+        if self.writes > 0 {
+            write!(
+                f,
+                ": {:.0} µs of CPU per verified write, reads included",
+                self.cpu.time.as_secs_f64() * 1e6 / self.writes as f64
             )?;
         }
         if let Some(worst) = self.worst_second() {
@@ -475,6 +524,7 @@ async fn measure(
     }
 
     let done = Arc::new(Progress::default());
+    let cpu_before = process_cpu_time();
     let start = Instant::now();
     let deadline = start + Duration::from_secs(args.duration);
     let write_pacer = args
@@ -562,6 +612,11 @@ async fn measure(
         read_lat.extend(lat);
     }
     let elapsed = start.elapsed();
+    let cpu = CpuUse {
+        time: process_cpu_time().saturating_sub(cpu_before),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        with_courier: args.url.is_none(),
+    };
     let _ = stop_sampling.send(());
     let mut seconds = sampler.await?;
     let p99_by_second = |samples: &[Sample]| {
@@ -595,6 +650,7 @@ async fn measure(
         write_rate: args.write_rate,
         read_rate: args.read_rate,
         verify_time: None,
+        cpu,
     })
 }
 
@@ -731,6 +787,11 @@ mod tests {
             write_rate: None,
             read_rate: None,
             verify_time: None,
+            cpu: CpuUse {
+                time: Duration::from_millis(4500),
+                cores: 2,
+                with_courier: true,
+            },
         };
         assert_eq!(report.worst_second(), None);
         let text = report.to_string();
@@ -740,10 +801,26 @@ mod tests {
         report.verify_time = Some((Duration::from_micros(52), Duration::from_nanos(61_260)));
         let text = report.to_string();
         assert!(
-            text.ends_with(
-                "one core verified a box in 52.0 µs before the run and 61.3 µs after it"
+            text.contains(
+                "one core verified a box in 52.0 µs before the run and 61.3 µs after it\n"
             ),
             "{text}"
+        );
+        assert!(
+            text.ends_with(
+                "the process (courier and load generator) used 1.50 of 2 cores (75 %) during the run"
+            ),
+            "no writes, no CPU per write: {text}"
+        );
+        report.writes = 9_000;
+        report.cpu.with_courier = false;
+        assert!(
+            report.to_string().ends_with(
+                "the load generator used 1.50 of 2 cores (75 %) during the run: \
+                 500 µs of CPU per verified write, reads included"
+            ),
+            "{}",
+            report
         );
         report.seconds = vec![
             second(10.0, 5.0, 4),
@@ -793,6 +870,23 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), 10);
         assert!(boxes.iter().all(|b| b.verify().is_ok()));
+    }
+
+    #[test]
+    fn process_cpu_time_counts_work_on_other_threads() {
+        let before = process_cpu_time();
+        let spin = || {
+            let t = Instant::now();
+            let mut x = 0u64;
+            while t.elapsed() < Duration::from_millis(30) {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        };
+        std::thread::spawn(spin).join().unwrap();
+        let used = process_cpu_time() - before;
+        // Spinning for 30 ms of wall time takes nearly 30 ms of CPU, unless the machine was
+        // taken from the thread for most of it.
+        assert!(used >= Duration::from_millis(10), "{used:?}");
     }
 
     #[test]

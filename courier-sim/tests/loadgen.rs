@@ -55,6 +55,15 @@ fn a_small_run_writes_and_reads_everything_without_errors() {
     assert!(text.contains("120 verified"), "{text}");
     assert!(text.contains("one core verified a box in"), "{text}");
     assert!(text.contains("raise --writes"), "{text}");
+    assert!(report.cpu.with_courier, "the courier ran in this process");
+    assert!(
+        report.cpu.time > Duration::ZERO,
+        "writing and reading took CPU"
+    );
+    assert!(
+        text.contains("the process (courier and load generator) used"),
+        "{text}"
+    );
 }
 
 #[test]
