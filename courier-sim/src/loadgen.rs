@@ -659,7 +659,8 @@ async fn measure(
 /// Opens the connections a run will use before its clock starts: `tasks` concurrent batch
 /// reads (of up to `batch` boxes, so that they overlap), so that the first seconds measure
 /// requests rather than TCP and HTTP handshakes (the client keeps idle connections for reuse).
-/// Reads change nothing stored.
+/// Reads change nothing stored, and what they answer does not matter here: a courier that
+/// fails them shows it in the run's error counts.
 async fn warm_up(
     store: &HttpStore,
     tasks: usize,
@@ -675,8 +676,7 @@ async fn warm_up(
         tokio::spawn(async move { store.read_many(&ids).await })
     });
     for read in reads.collect::<Vec<_>>() {
-        read.await?
-            .map_err(|e| anyhow::anyhow!("warm-up read failed: {e}"))?;
+        let _answer = read.await?;
     }
     Ok(())
 }
@@ -901,19 +901,25 @@ mod tests {
 
     #[test]
     fn process_cpu_time_counts_work_on_other_threads() {
+        use rustix::time::{clock_gettime, ClockId};
+        let thread_cpu = || {
+            let t = clock_gettime(ClockId::ThreadCPUTime);
+            Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+        };
         let before = process_cpu_time();
-        let spin = || {
-            let t = Instant::now();
+        // Another thread spins until it has had 20 ms of CPU by its own clock, however busy
+        // the machine is.
+        std::thread::spawn(move || {
+            let start = thread_cpu();
             let mut x = 0u64;
-            while t.elapsed() < Duration::from_millis(30) {
+            while thread_cpu() - start < Duration::from_millis(20) {
                 x = std::hint::black_box(x.wrapping_add(1));
             }
-        };
-        std::thread::spawn(spin).join().unwrap();
+        })
+        .join()
+        .unwrap();
         let used = process_cpu_time() - before;
-        // Spinning for 30 ms of wall time takes nearly 30 ms of CPU, unless the machine was
-        // taken from the thread for most of it.
-        assert!(used >= Duration::from_millis(10), "{used:?}");
+        assert!(used >= Duration::from_millis(20), "{used:?}");
     }
 
     #[test]
