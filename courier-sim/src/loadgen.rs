@@ -150,11 +150,21 @@ impl CpuUse {
 
 /// CPU time used so far by this whole process, every thread included.
 pub fn process_cpu_time() -> Duration {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    cpu_clock(rustix::time::ClockId::ProcessCPUTime)
+}
+
+/// The reading of a CPU-time clock.
+fn cpu_clock(clock: rustix::time::ClockId) -> Duration {
+    let t = rustix::time::clock_gettime(clock);
     Duration::new(
         u64::try_from(t.tv_sec).unwrap_or(0),
         u32::try_from(t.tv_nsec).unwrap_or(0),
     )
+}
+
+/// The cores this process may use (1 if that cannot be told).
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// What one full second of a run did.
@@ -418,7 +428,7 @@ pub fn run(args: &LoadgenArgs) -> anyhow::Result<Report> {
     if args.read_rate.is_some() && args.readers == 0 {
         bail!("--read-rate needs readers");
     }
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let cores = available_cores();
     eprintln!(
         "generating and signing {} boxes on {cores} threads...",
         args.writes + args.prefill
@@ -616,7 +626,7 @@ async fn measure(
     let elapsed = start.elapsed();
     let cpu = CpuUse {
         time: process_cpu_time().saturating_sub(cpu_before),
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cores: available_cores(),
         with_courier: args.url.is_none(),
     };
     let _ = stop_sampling.send(());
@@ -901,11 +911,7 @@ mod tests {
 
     #[test]
     fn process_cpu_time_counts_work_on_other_threads() {
-        use rustix::time::{clock_gettime, ClockId};
-        let thread_cpu = || {
-            let t = clock_gettime(ClockId::ThreadCPUTime);
-            Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
-        };
+        let thread_cpu = || cpu_clock(rustix::time::ClockId::ThreadCPUTime);
         let before = process_cpu_time();
         // Another thread spins until it has had 20 ms of CPU by its own clock, however busy
         // the machine is.
