@@ -9,7 +9,7 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `b` ‖ box ID (32) | holders (u8: bit 0 the shard's first replica, bit 1 its second) ‖ signature (64) ‖ payload (empty for a tombstone) |
+//! | `b` ‖ box ID (32) | holders (u8: bit 0 the shard's first replica, bit 1 its second) ‖ shard (the two replicas, u8 each) ‖ signature (64) ‖ payload (empty for a tombstone) |
 //! | `h` ‖ replica (u8) ‖ box ID (32) | empty: a hint that the replica was down when the box was written |
 //! | `c` ‖ copy key (32) | copy status: state (u8) ‖ code (u8) ‖ position (u32 BE) |
 //! | `m/replica-keys` | the replicas' identity keys, 32 bytes each |
@@ -40,10 +40,14 @@ use crate::replicas::{IdentityKey, Replicas};
 const META_REPLICA_KEYS: &[u8] = b"m/replica-keys";
 const META_LAYOUT: &[u8] = b"m/layout";
 /// The version of the key layout above, stored under `m/layout`.
-pub const LAYOUT_VERSION: u8 = 2;
+pub const LAYOUT_VERSION: u8 = 3;
 const STRIPES: usize = 1024;
-/// Bytes before the signature in a stored box: the holders mark.
-const HOLDERS_LEN: usize = 1;
+/// Bytes before the signature in a stored box: the holders mark and the shard.
+const STORED_HEADER_LEN: usize = 3;
+/// The length of the key prefix RocksDB hashes to place a key in the memtable. Every key is at
+/// least this long.
+const KEY_PREFIX_LEN: usize = 8;
+const _: () = assert!(META_LAYOUT.len() >= KEY_PREFIX_LEN && 33 >= KEY_PREFIX_LEN);
 
 fn box_key(id: &BoxId) -> [u8; 33] {
     let mut k = [0u8; 33];
@@ -65,13 +69,45 @@ fn holder_bit(shard: [u8; 2], r: u8) -> Option<u8> {
     shard.iter().position(|&s| s == r).map(|i| 1 << i)
 }
 
-/// A stored box's value split into its holders mark and the box as it travels
-/// (signature ‖ payload); `None` if the value is too short to be a box.
-fn split_stored(value: &[u8]) -> Option<(u8, &[u8])> {
-    if value.len() < HOLDERS_LEN + SIGNATURE_LEN {
-        return None;
+/// A stored box's value, parsed.
+struct Stored<'v> {
+    /// Which replicas of the shard hold the box (see [`holder_bit`]).
+    holders: u8,
+    /// The box's two Shard2 replicas, stored so that a read need not hash the box ID again.
+    shard: [u8; 2],
+    /// The box as it travels: signature ‖ payload.
+    sealed: &'v [u8],
+}
+
+impl<'v> Stored<'v> {
+    /// Parses the value stored under `id`; a value too short to be a box, or a shard that is
+    /// not two distinct replicas of `replicas`, is corrupt: an internal error, logged.
+    fn parse(id: &BoxId, value: &'v [u8], replicas: usize) -> Result<Self, ReplyCode> {
+        let parsed = (value.len() >= STORED_HEADER_LEN + SIGNATURE_LEN).then(|| Stored {
+            holders: value[0],
+            shard: [value[1], value[2]],
+            sealed: &value[STORED_HEADER_LEN..],
+        });
+        match parsed {
+            Some(p)
+                if p.shard[0] != p.shard[1]
+                    && p.shard.iter().all(|&r| usize::from(r) < replicas) =>
+            {
+                Ok(p)
+            }
+            _ => {
+                tracing::error!(?id, len = value.len(), "corrupt stored box");
+                Err(ReplyCode::InternalError)
+            }
+        }
     }
-    Some((value[0], &value[HOLDERS_LEN..]))
+
+    /// The box as it travels, if replica `r` holds it.
+    fn held_by(&self, r: u8) -> Option<&'v [u8]> {
+        holder_bit(self.shard, r)
+            .is_some_and(|bit| self.holders & bit != 0)
+            .then_some(self.sealed)
+    }
 }
 
 fn copy_status_key(key: &[u8; 32]) -> [u8; 33] {
@@ -81,31 +117,13 @@ fn copy_status_key(key: &[u8; 32]) -> [u8; 33] {
     k
 }
 
-fn encode_box(holders: u8, b: &SealedBox) -> Vec<u8> {
-    let mut v = Vec::with_capacity(HOLDERS_LEN + SIGNATURE_LEN + b.payload.len());
+fn encode_box(holders: u8, shard: [u8; 2], b: &SealedBox) -> Vec<u8> {
+    let mut v = Vec::with_capacity(STORED_HEADER_LEN + SIGNATURE_LEN + b.payload.len());
     v.push(holders);
+    v.extend_from_slice(&shard);
     v.extend_from_slice(b.signature.as_bytes());
     v.extend_from_slice(&b.payload);
     v
-}
-
-/// The box replica `r` of `shard` holds under `id`, as it travels (signature ‖ payload), from
-/// the stored `value`: `None` if nothing is stored or `r` does not hold it.
-fn held<'v>(
-    id: &BoxId,
-    shard: [u8; 2],
-    r: u8,
-    value: Option<&'v [u8]>,
-) -> Result<Option<&'v [u8]>, ReplyCode> {
-    let Some(value) = value else {
-        return Ok(None);
-    };
-    let Some((holders, stored)) = split_stored(value) else {
-        tracing::error!(?id, len = value.len(), "corrupt stored box");
-        return Err(ReplyCode::InternalError);
-    };
-    let bit = holder_bit(shard, r).ok_or(ReplyCode::InternalError)?;
-    Ok((holders & bit != 0).then_some(stored))
 }
 
 /// A box from its stored form, signature ‖ payload (at least [`SIGNATURE_LEN`] bytes).
@@ -140,6 +158,14 @@ fn decode_status(v: &[u8]) -> Result<CopyStatus, ReplyCode> {
         })),
         _ => Err(ReplyCode::InternalError),
     }
+}
+
+/// Read options for an iterator that crosses key prefixes (see `KEY_PREFIX_LEN`): without
+/// them, RocksDB would stop at the end of the first prefix.
+fn total_order() -> rocksdb::ReadOptions {
+    let mut o = rocksdb::ReadOptions::default();
+    o.set_total_order_seek(true);
+    o
 }
 
 fn db_failure(e: rocksdb::Error) -> ReplyCode {
@@ -224,11 +250,26 @@ impl Storage {
         opts.set_write_buffer_size(256 << 20);
         opts.set_max_write_buffer_number(4);
         opts.set_enable_pipelined_write(true);
+        // The memtable is a hash table of short lists (keyed by the first KEY_PREFIX_LEN bytes of a
+        // key, effectively the box ID), not the default skip list: every request looks boxes up by
+        // ID, and in a skip list of 150,000 boxes each lookup or insert walks its levels, missing
+        // the cache at each step: 14 % of the CPU of a loaded courier. With the hash table,
+        // RocksDB's own code took 7 % (courier-sim/README.md, "Load figures"). Nothing here scans
+        // the memtable in order except flushes, which sort it in the background, and the hint
+        // replay, which asks for total order (`total_order`). Inserts into this memtable cannot run
+        // concurrently; the pipelined write path inserts one group at a time.
+        opts.set_prefix_extractor(rocksdb::SliceTransform::create_fixed_prefix(KEY_PREFIX_LEN));
+        opts.set_allow_concurrent_memtable_write(false);
+        // 2 MiB of buckets per memtable, allocated when it is created: about 1.7 buckets per
+        // box that fits the write buffer.
+        opts.set_memtable_factory(rocksdb::MemtableFactory::HashLinkList {
+            bucket_count: 1 << 18,
+        });
         // Most lookups before a write miss (a new box): a memtable bloom filter answers those
-        // without walking the skip list. Its size is a fraction of the write buffer's bytes,
-        // and RocksDB allocates and zeroes it in the write path when it switches memtables, so
-        // it is kept small: 1 MiB, about 55 bits per key for 1.7 KB boxes (150,000 of them fill
-        // the buffer). At the old ratio of 0.1 (27 MiB) the switching write took 15 to 22 ms.
+        // without touching the memtable itself. Its size is a fraction of the write buffer's bytes,
+        // and RocksDB allocates and zeroes it in the write path when it switches memtables, so it
+        // is kept small: 1 MiB, about 55 bits per key for 1.7 KB boxes (150,000 of them fill the
+        // buffer). At the old ratio of 0.1 (27 MiB) the switching write took 15 to 22 ms.
         opts.set_memtable_whole_key_filtering(true);
         opts.set_memtable_prefix_bloom_ratio(0.004);
         let mut table = BlockBasedOptions::default();
@@ -348,15 +389,35 @@ impl Storage {
         lock(&self.stripes[i])
     }
 
+    /// What a read of `id` gets from the first replica of its shard that is up, given the
+    /// `value` stored under it: the box as it travels (signature ‖ payload), or `None` if nothing
+    /// is stored or that replica does not hold it. A stored box names its shard; `shard`
+    /// computes it (four hashes) only when nothing is stored. Fails if both replicas are down.
+    fn served<'v>(
+        &self,
+        id: &BoxId,
+        value: Option<&'v [u8]>,
+        shard: impl FnOnce() -> [u8; 2],
+    ) -> Result<Option<&'v [u8]>, ReplyCode> {
+        let serving = |shard| {
+            self.replicas
+                .serving_of(shard)
+                .ok_or(ReplyCode::DatabaseFailure)
+        };
+        match value {
+            None => serving(shard()).map(|_| None),
+            Some(value) => {
+                let stored = Stored::parse(id, value, self.replicas.len())?;
+                Ok(stored.held_by(serving(stored.shard)?))
+            }
+        }
+    }
+
     /// The box (or tombstone) stored under `id`, as the first replica of its shard that is up
     /// holds it.
     fn get_box(&self, id: &BoxId, shard: [u8; 2]) -> Result<Option<SealedBox>, ReplyCode> {
-        let r = self
-            .replicas
-            .serving_of(shard)
-            .ok_or(ReplyCode::DatabaseFailure)?;
         let value = self.db.get_pinned(box_key(id)).map_err(db_failure)?;
-        held(id, shard, r, value.as_deref())?
+        self.served(id, value.as_deref(), || shard)?
             .map(|stored| decode_box(id, stored))
             .transpose()
     }
@@ -372,7 +433,7 @@ impl Storage {
                 batch.put(hint_key(r, &b.box_id), b"");
             }
         }
-        batch.put(box_key(&b.box_id), encode_box(holders, b));
+        batch.put(box_key(&b.box_id), encode_box(holders, shard, b));
     }
 
     fn commit(&self, batch: WriteBatch) -> Result<(), ReplyCode> {
@@ -401,17 +462,6 @@ impl Storage {
     /// Reads many boxes, one result per ID in order. Fails as a whole (transiently) if both
     /// replicas of some box are down.
     pub fn read_many(&self, ids: &[BoxId]) -> Result<Vec<ReadResult>, ReplyCode> {
-        let placed = ids
-            .iter()
-            .map(|id| {
-                let shard = self.replicas.shard(id);
-                let r = self
-                    .replicas
-                    .serving_of(shard)
-                    .ok_or(ReplyCode::DatabaseFailure)?;
-                Ok((shard, r))
-            })
-            .collect::<Result<Vec<_>, ReplyCode>>()?;
         let keys: Vec<[u8; 33]> = ids.iter().map(box_key).collect();
         let default = self
             .db
@@ -421,15 +471,17 @@ impl Storage {
         self.db
             .batched_multi_get_cf(default, &keys, false)
             .into_iter()
-            .zip(ids.iter().zip(placed))
-            .map(|(value, (id, (shard, r)))| {
+            .zip(ids)
+            .map(|(value, id)| {
                 let value = value.map_err(db_failure)?;
-                Ok(match held(id, shard, r, value.as_deref())? {
-                    None => ReadResult::not_found(),
-                    Some(stored) => {
-                        ReadResult::stored(&stored[..SIGNATURE_LEN], &stored[SIGNATURE_LEN..])
-                    }
-                })
+                Ok(
+                    match self.served(id, value.as_deref(), || self.replicas.shard(id))? {
+                        None => ReadResult::not_found(),
+                        Some(stored) => {
+                            ReadResult::stored(&stored[..SIGNATURE_LEN], &stored[SIGNATURE_LEN..])
+                        }
+                    },
+                )
             })
             .collect()
     }
@@ -516,21 +568,21 @@ impl Storage {
         let prefix = [b'h', r];
         let mut batch = WriteBatch::default();
         let mut replayed = 0;
-        for item in self.db.prefix_iterator(prefix) {
+        for item in self.db.iterator_opt(
+            rocksdb::IteratorMode::From(&prefix, rocksdb::Direction::Forward),
+            total_order(),
+        ) {
             let (key, _) = item.map_err(db_failure)?;
             if !key.starts_with(&prefix) {
                 break;
             }
             let id = BoxId::from_slice(&key[2..]).map_err(|_| ReplyCode::InternalError)?;
-            let bit = holder_bit(self.replicas.shard(&id), r).ok_or(ReplyCode::InternalError)?;
             // The peer holds every box written while `r` was down (a write needs one replica
             // up); a simulated outage loses no data, so the peer's copy is taken even if the
             // peer is down now.
             if let Some(mut value) = self.db.get(box_key(&id)).map_err(db_failure)? {
-                if split_stored(&value).is_none() {
-                    tracing::error!(?id, len = value.len(), "corrupt stored box");
-                    return Err(ReplyCode::InternalError);
-                }
+                let stored = Stored::parse(&id, &value, self.replicas.len())?;
+                let bit = holder_bit(stored.shard, r).ok_or(ReplyCode::InternalError)?;
                 if value[0] & bit == 0 {
                     value[0] |= bit;
                     batch.put(box_key(&id), value);
@@ -546,12 +598,13 @@ impl Storage {
 
     /// Whether replica `r` holds box `id` (for tests and diagnostics).
     pub fn replica_holds(&self, r: u8, id: &BoxId) -> Result<bool, ReplyCode> {
-        let shard = self.replicas.shard(id);
-        if holder_bit(shard, r).is_none() {
-            return Ok(false);
-        }
         let value = self.db.get_pinned(box_key(id)).map_err(db_failure)?;
-        Ok(held(id, shard, r, value.as_deref())?.is_some())
+        match value.as_deref() {
+            None => Ok(false),
+            Some(value) => Ok(Stored::parse(id, value, self.replicas.len())?
+                .held_by(r)
+                .is_some()),
+        }
     }
 }
 
@@ -649,10 +702,13 @@ mod tests {
             assert_eq!(s.write(b), Ok(WriteOutcome::Stored));
         }
         let stored =
-            s.db.prefix_iterator(b"b")
-                .map(|item| item.unwrap().0)
-                .take_while(|k| k[0] == b'b')
-                .count();
+            s.db.iterator_opt(
+                rocksdb::IteratorMode::From(b"b", rocksdb::Direction::Forward),
+                total_order(),
+            )
+            .map(|item| item.unwrap().0)
+            .take_while(|k| k[0] == b'b')
+            .count();
         assert_eq!(stored, boxes.len());
     }
 
@@ -666,6 +722,61 @@ mod tests {
             Err(ReplyCode::InternalError)
         );
         assert_eq!(s.write(&boxes[0]), Err(ReplyCode::InternalError));
+
+        // Long enough, but naming a replica that does not exist, or one replica twice.
+        for shard in [[0, 9], [1, 1]] {
+            let mut value = encode_box(0b11, shard, &boxes[1]);
+            s.db.put(box_key(&boxes[1].box_id), &value).unwrap();
+            assert_eq!(
+                s.read_many(&[boxes[1].box_id]),
+                Err(ReplyCode::InternalError)
+            );
+            assert_eq!(
+                s.replica_holds(0, &boxes[1].box_id),
+                Err(ReplyCode::InternalError)
+            );
+            value[1..3].copy_from_slice(&[0, 1]);
+            s.db.put(box_key(&boxes[1].box_id), &value).unwrap();
+            assert!(s.read_many(&[boxes[1].box_id]).is_ok());
+        }
+    }
+
+    #[test]
+    fn boxes_and_hints_are_found_in_flushed_files_as_in_the_memtable() {
+        let s = storage();
+        let r = 2;
+        s.set_replica_up(r, false).unwrap();
+        // Boxes replica `r` should hold, written while it is down: half of them flushed to a
+        // table file, half still in the memtable. Their hints share no memtable bucket.
+        let late: Vec<SealedBox> = std::iter::repeat_with(|| fresh_boxes(1, 10).1.remove(0))
+            .filter(|b| s.replicas().shard(&b.box_id).contains(&r))
+            .take(8)
+            .collect();
+        for (i, b) in late.iter().enumerate() {
+            assert_eq!(s.write(b), Ok(WriteOutcome::Stored));
+            if i == 3 {
+                s.db.flush().unwrap();
+            }
+        }
+        let (_, absent) = fresh_boxes(1, 10);
+        let mut ids: Vec<BoxId> = late.iter().map(|b| b.box_id).collect();
+        ids.push(absent[0].box_id);
+        let mut expected: Vec<ReadResult> = late
+            .iter()
+            .map(|b| ReadResult::stored(b.signature.as_bytes(), &b.payload))
+            .collect();
+        expected.push(ReadResult::not_found());
+        assert_eq!(s.read_many(&ids), Ok(expected.clone()));
+        assert_eq!(
+            s.set_replica_up(r, true),
+            Ok(late.len()),
+            "every hint replayed"
+        );
+        for b in &late {
+            assert_eq!(s.replica_holds(r, &b.box_id), Ok(true));
+        }
+        s.db.flush().unwrap();
+        assert_eq!(s.read_many(&ids), Ok(expected));
     }
 
     #[test]
