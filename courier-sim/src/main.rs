@@ -76,11 +76,12 @@ fn main() -> anyhow::Result<()> {
         Command::Loadgen(args) => {
             let report = loadgen::run(&args)?;
             println!(
-                "courier-sim loadgen: {} writers, {} readers (batch {}), {} server",
+                "courier-sim loadgen: {} writers, {} readers (batch {}), {} server, {} client",
                 args.writers,
                 args.readers,
                 args.batch,
-                args.url.as_deref().unwrap_or("embedded")
+                args.url.as_deref().unwrap_or("embedded"),
+                args.client.name()
             );
             println!("{report}");
             if args.per_second {

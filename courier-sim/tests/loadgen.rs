@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use courier_sim::loadgen::{run, LoadgenArgs};
+use courier_sim::loadgen::{run, ClientKind, LoadgenArgs};
 
 fn tiny(writes: usize, duration: u64) -> LoadgenArgs {
     LoadgenArgs {
@@ -23,12 +23,23 @@ fn tiny(writes: usize, duration: u64) -> LoadgenArgs {
         write_rate: None,
         read_rate: None,
         per_second: false,
+        client: ClientKind::Lean,
     }
 }
 
 #[test]
 fn a_small_run_writes_and_reads_everything_without_errors() {
-    let report = run(&tiny(120, 30)).unwrap();
+    for client in [ClientKind::Lean, ClientKind::Store] {
+        a_small_run_with(client);
+    }
+}
+
+fn a_small_run_with(client: ClientKind) {
+    let report = run(&LoadgenArgs {
+        client,
+        ..tiny(120, 30)
+    })
+    .unwrap();
     assert_eq!(report.write_errors, 0);
     assert_eq!(report.read_errors, 0);
     assert_eq!(report.writes, 120, "every generated box is written");

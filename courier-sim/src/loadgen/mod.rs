@@ -1,6 +1,7 @@
 //! The load generator: concurrent writers and batch readers against a courier simulator on
-//! loopback, through the real HTTP client ([`bacap::store::HttpStore`]), reporting writes/s,
-//! reads/s and latency percentiles.
+//! loopback, reporting writes/s, reads/s and latency percentiles. By default each writer and
+//! reader has its own lean HTTP/1.1 connection; `--client store` runs the application client,
+//! [`bacap::store::HttpStore`], instead (see [`ClientKind`]).
 //!
 //! Every box is generated and signed before the clock starts. Writers write their own boxes
 //! (each verified by the server); readers read batches of random boxes written before the clock
@@ -20,11 +21,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use bacap::store::{BoxStore, HttpStore, ReadOutcome, RetryPolicy, WriteOutcome};
+use bacap::store::{BoxStore, HttpStore, ReadOutcome, WriteOutcome};
 use bacap::{SealedBox, WriteCap};
 use clap::Args;
 
 use crate::config::Config;
+
+mod client;
+pub use client::ClientKind;
+use client::Connector;
 
 /// The flags of `courier-sim loadgen`.
 #[derive(Debug, Clone, Args)]
@@ -87,6 +92,13 @@ pub struct LoadgenArgs {
     /// instead of reading flat out.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub read_rate: Option<u32>,
+
+    /// The client: `lean` (one hyper HTTP/1.1 connection per writer and reader, nothing else)
+    /// or `store` (the application client, `bacap::store::HttpStore`: reqwest with its pool,
+    /// timeouts and resends). Both speak the same protocol; they differ in the CPU they take
+    /// from the courier on a shared machine.
+    #[arg(long, value_enum, default_value_t = ClientKind::Lean)]
+    pub client: ClientKind,
 
     /// Also print every full second of the run: its rates and the p99 latency of the requests
     /// completed in it.
@@ -476,13 +488,9 @@ pub fn run(args: &LoadgenArgs) -> anyhow::Result<Report> {
         .thread_name("loadgen")
         .enable_all()
         .build()?;
-    let policy = RetryPolicy {
-        max_attempts: 3,
-        ..RetryPolicy::default()
-    };
-    let store = HttpStore::with_policy(&url, policy)?;
+    let connector = client_rt.block_on(Connector::new(args.client, &url))?;
     let before = verify_time(&calibration);
-    let mut report = client_rt.block_on(measure(args, store, boxes, prefill))?;
+    let mut report = client_rt.block_on(measure(args, &connector, boxes, prefill))?;
     report.verify_time = before.zip(verify_time(&calibration));
     drop(client_rt);
     if let (Some(rt), Some(s)) = (server_rt, server) {
@@ -493,7 +501,7 @@ pub fn run(args: &LoadgenArgs) -> anyhow::Result<Report> {
 
 async fn measure(
     args: &LoadgenArgs,
-    store: HttpStore,
+    connector: &Connector,
     boxes: Vec<SealedBox>,
     prefill: Arc<Vec<SealedBox>>,
 ) -> anyhow::Result<Report> {
@@ -501,10 +509,10 @@ async fn measure(
     let chunk = prefill.len().div_ceil(32).max(1);
     let mut tasks = Vec::new();
     for part in 0..prefill.len().div_ceil(chunk) {
-        let (store, prefill) = (store.clone(), prefill.clone());
+        let (mut client, prefill) = (connector.connect().await?, prefill.clone());
         tasks.push(tokio::spawn(async move {
             for b in &prefill[part * chunk..((part + 1) * chunk).min(prefill.len())] {
-                match store.write(b).await {
+                match client.write(b).await {
                     Ok(WriteOutcome::Stored) => {}
                     other => bail!("prefill write failed: {other:?}"),
                 }
@@ -519,7 +527,15 @@ async fn measure(
         bail!("readers need --prefill > 0");
     }
     let known = if prefill.is_empty() { &boxes } else { &prefill };
-    warm_up(&store, args.writers + args.readers, args.batch, known).await?;
+    // The shared application client opens its pool's connections in a warm-up; the lean one
+    // opens each task's connection here. Either way, before the clock starts.
+    if let Some(store) = connector.shared_store() {
+        warm_up(store, args.writers + args.readers, args.batch, known).await?;
+    }
+    let mut clients = Vec::with_capacity(args.writers + args.readers);
+    for _ in 0..args.writers + args.readers {
+        clients.push(connector.connect().await?);
+    }
 
     eprintln!(
         "running {} writers and {} readers (batch {}) for at most {} s...",
@@ -549,15 +565,16 @@ async fn measure(
     let (stop_sampling, stopped) = tokio::sync::oneshot::channel::<()>();
     let sampler = tokio::spawn(sample_seconds(done.clone(), start, deadline, stopped));
     let mut writers = Vec::new();
-    for mine in shares {
-        let (store, done, pacer) = (store.clone(), done.clone(), write_pacer.clone());
+    let reader_clients = clients.split_off(args.writers);
+    for (mine, mut client) in shares.into_iter().zip(clients) {
+        let (done, pacer) = (done.clone(), write_pacer.clone());
         writers.push(tokio::spawn(async move {
             let (mut ok, mut errors, mut lat) = (0u64, 0u64, Vec::with_capacity(mine.len()));
             for b in &mine {
                 let Some(t) = next_send(pacer.as_deref(), deadline).await else {
                     break;
                 };
-                match store.write(b).await {
+                match client.write(b).await {
                     Ok(WriteOutcome::Stored) => {
                         ok += 1;
                         done.writes.fetch_add(1, Ordering::Relaxed);
@@ -572,8 +589,8 @@ async fn measure(
 
     let reads_per_reader = args.max_reads.div_ceil(args.readers.max(1));
     let mut readers = Vec::new();
-    for r in 0..args.readers {
-        let (store, prefill, done) = (store.clone(), prefill.clone(), done.clone());
+    for (r, mut client) in reader_clients.into_iter().enumerate() {
+        let (prefill, done) = (prefill.clone(), done.clone());
         let pacer = read_pacer.clone();
         readers.push(tokio::spawn(async move {
             let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ (r as u64 + 1));
@@ -587,7 +604,7 @@ async fn measure(
                 let Some(t) = next_send(pacer.as_deref(), deadline).await else {
                     break;
                 };
-                let result = store.read_many(&ids).await;
+                let result = client.read_many(&ids).await;
                 lat.push(sample(t, start));
                 requests += 1;
                 match result {

@@ -1,0 +1,295 @@
+//! The load generator's clients. Two speak the same wire protocol (`bacap::store::wire`) over
+//! HTTP/1.1 keep-alive and differ in what they cost the machine they share with the courier:
+//!
+//! - [`ClientKind::Lean`] (the default): one connection per writer or reader, opened before the
+//!   clock starts, straight on hyper's connection API. A query is encoded, sent, answered and
+//!   decoded, and nothing else happens: no pool, no redirect or proxy layers, no resends (a
+//!   query that gets no reply within [`LEAN_TIMEOUT`] counts as an error).
+//! - [`ClientKind::Store`]: the client applications use, [`HttpStore`] (reqwest, with its
+//!   connection pool, timeouts and resends), shared by every task.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use bacap::store::wire::{self, Query, Reply, QUERY_ID_LEN};
+use bacap::store::{BoxStore, HttpStore, ReadOutcome, RetryPolicy, StoreError, WriteOutcome};
+use bacap::{BoxId, SealedBox};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use rand_core::{OsRng, RngCore};
+
+/// How long the lean client waits for a reply before counting the query as failed (the
+/// application client's default attempt timeout), so that a run stays bounded in time even if
+/// the courier stops answering.
+pub const LEAN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which client the load generator runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientKind {
+    /// One hyper HTTP/1.1 connection per task, no pool, no resends.
+    Lean,
+    /// The application client, `bacap::store::HttpStore` (reqwest), shared by every task.
+    Store,
+}
+
+impl ClientKind {
+    /// The name `--client` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientKind::Lean => "lean",
+            ClientKind::Store => "store",
+        }
+    }
+}
+
+/// Where the tasks of a run get their clients.
+pub(crate) enum Connector {
+    Lean { addr: SocketAddr, host: HeaderValue },
+    Store(HttpStore),
+}
+
+impl Connector {
+    /// A connector of `kind` for the courier at `url` (`http://host:port`, checked to be
+    /// loopback by the caller).
+    pub(crate) async fn new(kind: ClientKind, url: &str) -> anyhow::Result<Self> {
+        Ok(match kind {
+            ClientKind::Store => {
+                let policy = RetryPolicy {
+                    max_attempts: 3,
+                    ..RetryPolicy::default()
+                };
+                Connector::Store(HttpStore::with_policy(url, policy)?)
+            }
+            ClientKind::Lean => {
+                let authority = url
+                    .strip_prefix("http://")
+                    .and_then(|rest| rest.split('/').next())
+                    .filter(|a| !a.is_empty())
+                    .with_context(|| format!("{url} is not an http:// URL"))?;
+                let addr = tokio::net::lookup_host(authority)
+                    .await
+                    .with_context(|| format!("resolving {authority}"))?
+                    .next()
+                    .with_context(|| format!("{authority} resolves to no address"))?;
+                let host = HeaderValue::from_str(authority)
+                    .with_context(|| format!("{authority} is not a valid Host header"))?;
+                Connector::Lean { addr, host }
+            }
+        })
+    }
+
+    /// A client for one task: a new connection (lean), or the shared store.
+    pub(crate) async fn connect(&self) -> anyhow::Result<Client> {
+        Ok(match self {
+            Connector::Store(store) => Client::Store(store.clone()),
+            Connector::Lean { addr, host } => {
+                let tcp = tokio::net::TcpStream::connect(addr)
+                    .await
+                    .with_context(|| format!("connecting to {addr}"))?;
+                tcp.set_nodelay(true)?;
+                let (send, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+                    .await
+                    .context("HTTP/1.1 handshake")?;
+                // Drives the connection; it ends when the client is dropped or the courier
+                // closes it (then the next query fails and counts as an error).
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                Client::Lean(LeanConnection {
+                    send,
+                    host: host.clone(),
+                    timeout: LEAN_TIMEOUT,
+                })
+            }
+        })
+    }
+
+    /// The client every task shares, if it is the application client (whose pool a warm-up
+    /// should fill before the clock starts).
+    pub(crate) fn shared_store(&self) -> Option<&HttpStore> {
+        match self {
+            Connector::Store(store) => Some(store),
+            Connector::Lean { .. } => None,
+        }
+    }
+}
+
+/// One task's client.
+pub(crate) enum Client {
+    Lean(LeanConnection),
+    Store(HttpStore),
+}
+
+impl Client {
+    /// Writes a box.
+    pub(crate) async fn write(&mut self, sealed: &SealedBox) -> Result<WriteOutcome, StoreError> {
+        match self {
+            Client::Store(store) => store.write(sealed).await,
+            Client::Lean(c) => c
+                .query(&Query::Write(sealed.clone()))
+                .await?
+                .into_write_outcome(),
+        }
+    }
+
+    /// Reads a batch of boxes.
+    pub(crate) async fn read_many(
+        &mut self,
+        ids: &[BoxId],
+    ) -> Result<Vec<ReadOutcome>, StoreError> {
+        match self {
+            Client::Store(store) => store.read_many(ids).await,
+            Client::Lean(c) => c
+                .query(&Query::Read(ids.to_vec()))
+                .await?
+                .into_read_outcomes(ids),
+        }
+    }
+}
+
+/// One HTTP/1.1 connection of the lean client.
+pub(crate) struct LeanConnection {
+    send: SendRequest<Full<Bytes>>,
+    host: HeaderValue,
+    /// [`LEAN_TIMEOUT`], shorter in tests.
+    timeout: Duration,
+}
+
+impl LeanConnection {
+    /// Sends `query` under a fresh random query ID and decodes the reply, or fails after
+    /// [`LEAN_TIMEOUT`].
+    async fn query(&mut self, query: &Query) -> Result<Reply, StoreError> {
+        let timeout = self.timeout;
+        tokio::time::timeout(timeout, self.exchange(query))
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(format!(
+                    "no reply within {timeout:?}"
+                )))
+            })
+    }
+
+    async fn exchange(&mut self, query: &Query) -> Result<Reply, StoreError> {
+        let lost = |e: hyper::Error| StoreError::Unavailable(format!("no reply: {e}"));
+        let mut query_id = [0u8; QUERY_ID_LEN];
+        OsRng.fill_bytes(&mut query_id);
+        let body = Bytes::from(wire::encode_request(&query_id, query));
+        let request = Request::post(wire::QUERY_PATH)
+            .header(HOST, self.host.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static(wire::CONTENT_TYPE))
+            .body(Full::new(body))
+            .map_err(|e| StoreError::Protocol(format!("building a request: {e}")))?;
+        self.send.ready().await.map_err(lost)?;
+        let response = self.send.send_request(request).await.map_err(lost)?;
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(lost)?
+            .to_bytes();
+        wire::decode_reply(&bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use bacap::store::suite::fresh_boxes;
+
+    #[tokio::test]
+    async fn the_lean_client_gets_the_same_answers_as_the_application_client() {
+        let server = crate::serve(Config::ephemeral()).await.unwrap();
+        let url = server.url();
+        let (_, boxes) = fresh_boxes(3, 50);
+        let mut lean = Connector::new(ClientKind::Lean, &url)
+            .await
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut store = Connector::new(ClientKind::Store, &url)
+            .await
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        assert_eq!(lean.write(&boxes[0]).await.unwrap(), WriteOutcome::Stored);
+        assert_eq!(store.write(&boxes[1]).await.unwrap(), WriteOutcome::Stored);
+        for client in [&mut lean, &mut store] {
+            assert_eq!(
+                client.write(&boxes[0]).await.unwrap(),
+                WriteOutcome::AlreadyExists { identical: true }
+            );
+            let mut forged = boxes[2].clone();
+            forged.payload[0] ^= 1;
+            assert!(
+                client.write(&forged).await.is_err(),
+                "a box whose signature does not verify is refused"
+            );
+            let ids: Vec<BoxId> = boxes.iter().map(|b| b.box_id).collect();
+            let read = client.read_many(&ids).await.unwrap();
+            assert_eq!(
+                read,
+                vec![
+                    ReadOutcome::Found(boxes[0].clone()),
+                    ReadOutcome::Found(boxes[1].clone()),
+                    ReadOutcome::NotFound
+                ]
+            );
+        }
+        server.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_lean_client_without_a_courier_fails_clearly() {
+        assert!(Connector::new(ClientKind::Lean, "ftp://127.0.0.1:1")
+            .await
+            .is_err());
+        // Bind then drop a listener so the port is (almost certainly) closed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let connector = Connector::new(ClientKind::Lean, &format!("http://127.0.0.1:{port}"))
+            .await
+            .unwrap();
+        let err = connector.connect().await.err().expect("nothing listens");
+        assert!(err.to_string().contains("connecting to"), "{err:#}");
+    }
+
+    #[tokio::test]
+    async fn a_lean_query_that_gets_no_reply_fails_in_bounded_time() {
+        // Accepts connections and reads requests, but never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                held.push(socket);
+            }
+        });
+        let connector = Connector::new(ClientKind::Lean, &url).await.unwrap();
+        let mut client = connector.connect().await.unwrap();
+        let Client::Lean(lean) = &mut client else {
+            panic!("a lean connector gives lean clients");
+        };
+        lean.timeout = Duration::from_millis(200);
+        let err = client
+            .read_many(&[BoxId::from_array([1; 32])])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Unavailable(ref m) if m.contains("no reply within")),
+            "{err:?}"
+        );
+        silent.abort();
+    }
+}
