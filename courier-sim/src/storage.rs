@@ -47,7 +47,9 @@ const STORED_HEADER_LEN: usize = 3;
 /// The length of the key prefix RocksDB hashes to place a key in the memtable. Every key is at
 /// least this long.
 const KEY_PREFIX_LEN: usize = 8;
-const _: () = assert!(META_LAYOUT.len() >= KEY_PREFIX_LEN && 33 >= KEY_PREFIX_LEN);
+// The other keys are 33 or 34 bytes long.
+const _: () =
+    assert!(META_LAYOUT.len() >= KEY_PREFIX_LEN && META_REPLICA_KEYS.len() >= KEY_PREFIX_LEN);
 
 fn box_key(id: &BoxId) -> [u8; 33] {
     let mut k = [0u8; 33];
@@ -160,14 +162,6 @@ fn decode_status(v: &[u8]) -> Result<CopyStatus, ReplyCode> {
     }
 }
 
-/// Read options for an iterator that crosses key prefixes (see `KEY_PREFIX_LEN`): without
-/// them, RocksDB would stop at the end of the first prefix.
-fn total_order() -> rocksdb::ReadOptions {
-    let mut o = rocksdb::ReadOptions::default();
-    o.set_total_order_seek(true);
-    o
-}
-
 fn db_failure(e: rocksdb::Error) -> ReplyCode {
     tracing::error!(error = %e, "RocksDB failure");
     ReplyCode::DatabaseFailure
@@ -256,8 +250,8 @@ impl Storage {
         // the cache at each step: 14 % of the CPU of a loaded courier. With the hash table,
         // RocksDB's own code took 7 % (courier-sim/README.md, "Load figures"). Nothing here scans
         // the memtable in order except flushes, which sort it in the background, and the hint
-        // replay, which asks for total order (`total_order`). Inserts into this memtable cannot run
-        // concurrently; the pipelined write path inserts one group at a time.
+        // replay, which asks for total order (`entries_from`). Inserts into this memtable cannot
+        // run concurrently; the pipelined write path inserts one group at a time.
         opts.set_prefix_extractor(rocksdb::SliceTransform::create_fixed_prefix(KEY_PREFIX_LEN));
         opts.set_allow_concurrent_memtable_write(false);
         // 2 MiB of buckets per memtable, allocated when it is created: about 1.7 buckets per
@@ -436,6 +430,18 @@ impl Storage {
         batch.put(box_key(&b.box_id), encode_box(holders, shard, b));
     }
 
+    /// Every entry from key `start` on, in key order. Iterators need total order asked for:
+    /// with the key prefix RocksDB hashes (`KEY_PREFIX_LEN`), they would otherwise stop at the
+    /// end of the first prefix.
+    fn entries_from(&self, start: &[u8]) -> rocksdb::DBIteratorWithThreadMode<'_, DB> {
+        let mut total_order = rocksdb::ReadOptions::default();
+        total_order.set_total_order_seek(true);
+        self.db.iterator_opt(
+            rocksdb::IteratorMode::From(start, rocksdb::Direction::Forward),
+            total_order,
+        )
+    }
+
     fn commit(&self, batch: WriteBatch) -> Result<(), ReplyCode> {
         self.db
             .write_opt(batch, &self.write_opts)
@@ -568,10 +574,7 @@ impl Storage {
         let prefix = [b'h', r];
         let mut batch = WriteBatch::default();
         let mut replayed = 0;
-        for item in self.db.iterator_opt(
-            rocksdb::IteratorMode::From(&prefix, rocksdb::Direction::Forward),
-            total_order(),
-        ) {
+        for item in self.entries_from(&prefix) {
             let (key, _) = item.map_err(db_failure)?;
             if !key.starts_with(&prefix) {
                 break;
@@ -701,11 +704,8 @@ mod tests {
         for b in &boxes {
             assert_eq!(s.write(b), Ok(WriteOutcome::Stored));
         }
-        let stored =
-            s.db.iterator_opt(
-                rocksdb::IteratorMode::From(b"b", rocksdb::Direction::Forward),
-                total_order(),
-            )
+        let stored = s
+            .entries_from(b"b")
             .map(|item| item.unwrap().0)
             .take_while(|k| k[0] == b'b')
             .count();

@@ -12,9 +12,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rand_core::{OsRng, RngCore};
 
-use super::wire::{self, Query, QueryId, Reply, QUERY_ID_LEN};
+use super::wire::{self, Query, QueryId, Reply};
 use super::{BoxStore, CopyStatus, ReadOutcome, StoreError, WriteOutcome};
 use crate::boxes::{BoxId, SealedBox};
 use crate::caps::WriteCap;
@@ -103,9 +102,7 @@ impl HttpStore {
 
     /// Sends `query` under a fresh query ID until a reply arrives or the attempts run out.
     pub async fn query(&self, query: &Query) -> Result<Reply, StoreError> {
-        let mut query_id: QueryId = [0; QUERY_ID_LEN];
-        OsRng.fill_bytes(&mut query_id);
-        self.query_with_id(&query_id, query).await
+        self.query_with_id(&wire::fresh_query_id(), query).await
     }
 
     /// Sends `query` under `query_id` until a reply arrives or the attempts run out. Resending

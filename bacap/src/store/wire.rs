@@ -29,6 +29,13 @@ pub const MAX_READ_BATCH: usize = 4096;
 /// A client-chosen random ID, the same for every resend of one logical query.
 pub type QueryId = [u8; QUERY_ID_LEN];
 
+/// A fresh random query ID, for a query sent for the first time (a resend reuses its ID).
+pub fn fresh_query_id() -> QueryId {
+    let mut id = [0; QUERY_ID_LEN];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
+    id
+}
+
 /// A request body as it travels: raw byte strings, validated by [`decode_request`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
@@ -543,6 +550,13 @@ mod tests {
     fn sample_box() -> SealedBox {
         let cap = WriteCap::generate(&mut OsRng);
         cap.seal(cap.first_index(), b"wire-test", b"hello")
+    }
+
+    #[test]
+    fn fresh_query_ids_are_random() {
+        let ids: Vec<QueryId> = (0..4).map(|_| fresh_query_id()).collect();
+        assert!(ids.iter().all(|id| *id != [0; QUERY_ID_LEN]));
+        assert!(ids.windows(2).all(|w| w[0] != w[1]));
     }
 
     #[test]

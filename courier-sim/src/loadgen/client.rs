@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use bacap::store::wire::{self, Query, Reply, QUERY_ID_LEN};
+use bacap::store::wire::{self, Query, Reply};
 use bacap::store::{BoxStore, HttpStore, ReadOutcome, RetryPolicy, StoreError, WriteOutcome};
 use bacap::{BoxId, SealedBox};
 use http_body_util::{BodyExt, Full};
@@ -21,7 +21,6 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
-use rand_core::{OsRng, RngCore};
 
 /// How long the lean client waits for a reply before counting the query as failed (the
 /// application client's default attempt timeout), so that a run stays bounded in time even if
@@ -66,11 +65,7 @@ impl Connector {
                 Connector::Store(HttpStore::with_policy(url, policy)?)
             }
             ClientKind::Lean => {
-                let authority = url
-                    .strip_prefix("http://")
-                    .and_then(|rest| rest.split('/').next())
-                    .filter(|a| !a.is_empty())
-                    .with_context(|| format!("{url} is not an http:// URL"))?;
+                let authority = super::loopback_authority(url)?;
                 let addr = tokio::net::lookup_host(authority)
                     .await
                     .with_context(|| format!("resolving {authority}"))?
@@ -176,9 +171,7 @@ impl LeanConnection {
 
     async fn exchange(&mut self, query: &Query) -> Result<Reply, StoreError> {
         let lost = |e: hyper::Error| StoreError::Unavailable(format!("no reply: {e}"));
-        let mut query_id = [0u8; QUERY_ID_LEN];
-        OsRng.fill_bytes(&mut query_id);
-        let body = Bytes::from(wire::encode_request(&query_id, query));
+        let body = Bytes::from(wire::encode_request(&wire::fresh_query_id(), query));
         let request = Request::post(wire::QUERY_PATH)
             .header(HOST, self.host.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static(wire::CONTENT_TYPE))
@@ -202,23 +195,22 @@ mod tests {
     use crate::config::Config;
     use bacap::store::suite::fresh_boxes;
 
+    async fn client(kind: ClientKind, url: &str) -> Client {
+        Connector::new(kind, url)
+            .await
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn the_lean_client_gets_the_same_answers_as_the_application_client() {
         let server = crate::serve(Config::ephemeral()).await.unwrap();
         let url = server.url();
         let (_, boxes) = fresh_boxes(3, 50);
-        let mut lean = Connector::new(ClientKind::Lean, &url)
-            .await
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut store = Connector::new(ClientKind::Store, &url)
-            .await
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+        let mut lean = client(ClientKind::Lean, &url).await;
+        let mut store = client(ClientKind::Store, &url).await;
         assert_eq!(lean.write(&boxes[0]).await.unwrap(), WriteOutcome::Stored);
         assert_eq!(store.write(&boxes[1]).await.unwrap(), WriteOutcome::Stored);
         for client in [&mut lean, &mut store] {

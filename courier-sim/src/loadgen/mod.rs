@@ -318,8 +318,8 @@ impl std::fmt::Display for Report {
     }
 }
 
-/// Checks that `url` is an `http://` URL of a loopback address.
-pub fn check_loopback(url: &str) -> anyhow::Result<()> {
+/// The authority (`host:port`) of `url`, checked to be an `http://` URL of a loopback address.
+pub fn loopback_authority(url: &str) -> anyhow::Result<&str> {
     let rest = url
         .strip_prefix("http://")
         .context("the load generator only speaks plain http:// to loopback")?;
@@ -333,7 +333,7 @@ pub fn check_loopback(url: &str) -> anyhow::Result<()> {
     if !loopback {
         bail!("{url} is not a loopback address: the load generator only loads this machine");
     }
-    Ok(())
+    Ok(authority)
 }
 
 /// Generates `n` signed boxes of `plaintext` bytes on `threads` threads, one stream per thread.
@@ -455,7 +455,7 @@ pub fn run(args: &LoadgenArgs) -> anyhow::Result<Report> {
     let mut server = None;
     let url = match &args.url {
         Some(url) => {
-            check_loopback(url)?;
+            loopback_authority(url)?;
             url.clone()
         }
         None => {
@@ -806,7 +806,15 @@ mod tests {
             "http://localhost:80",
             "http://[::1]:7800",
         ] {
-            assert!(check_loopback(ok).is_ok(), "{ok}");
+            assert!(loopback_authority(ok).is_ok(), "{ok}");
+            assert_eq!(
+                loopback_authority("http://127.0.0.1:7800/").unwrap(),
+                "127.0.0.1:7800"
+            );
+            assert_eq!(
+                loopback_authority("http://[::1]:7800").unwrap(),
+                "[::1]:7800"
+            );
         }
         for bad in [
             "http://10.0.0.1:7800",
@@ -815,7 +823,7 @@ mod tests {
             "https://127.0.0.1",
             "127.0.0.1:7800",
         ] {
-            assert!(check_loopback(bad).is_err(), "{bad}");
+            assert!(loopback_authority(bad).is_err(), "{bad}");
         }
     }
 
