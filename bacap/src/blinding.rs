@@ -50,11 +50,72 @@ pub(crate) fn sign(s: &Scalar, public: &BoxId, message: &[u8]) -> Signature {
 /// Ordinary Ed25519 verification (as Go's `ed25519.Verify`) of `signature` over `message`
 /// under the box ID as public key. This is all storage needs: no capability at all.
 pub fn verify(box_id: &BoxId, message: &[u8], signature: &Signature) -> Result<()> {
+    verify_under(
+        &verifying_key(box_id)?,
+        message,
+        &dalek_signature(signature),
+    )
+}
+
+/// The box ID as an Ed25519 public key: any point on the curve, as Go's `ed25519.Verify`.
+fn verifying_key(box_id: &BoxId) -> Result<ed25519_dalek::VerifyingKey> {
+    ed25519_dalek::VerifyingKey::from_bytes(box_id.as_bytes())
+        .map_err(|_| Error::InvalidPoint("box ID"))
+}
+
+fn dalek_signature(signature: &Signature) -> ed25519_dalek::Signature {
+    ed25519_dalek::Signature::from_bytes(&signature.0)
+}
+
+/// The cofactorless check of one signature, recomputing `R` and comparing its encoding.
+fn verify_under(
+    key: &ed25519_dalek::VerifyingKey,
+    message: &[u8],
+    signature: &ed25519_dalek::Signature,
+) -> Result<()> {
     use ed25519_dalek::Verifier;
-    let key = ed25519_dalek::VerifyingKey::from_bytes(box_id.as_bytes())
-        .map_err(|_| Error::InvalidPoint("box ID"))?;
-    key.verify(message, &ed25519_dalek::Signature::from_bytes(&signature.0))
+    key.verify(message, signature)
         .map_err(|_| Error::InvalidSignature)
+}
+
+/// Verifies many signatures at once, answering for each what [`verify`] would.
+///
+/// The items are checked with one Ed25519 batch equation (a random linear combination of the
+/// individual equations, about a third cheaper per signature from eight items up); only if
+/// that fails is each item verified on its own, so every answer names the right item. Box IDs
+/// that are not points fail as in [`verify`], without spoiling the batch.
+///
+/// One corner differs from [`verify`], as for every Ed25519 batch verifier: a signature whose
+/// equation is off by a point of small order (order at most 8) may pass in a batch although it
+/// fails alone. Only whoever made the box ID can sign so (with its secret key, or by choosing a
+/// box ID of small order, under which [`verify`] also accepts forgeries); readers of a box
+/// verify it themselves.
+pub fn verify_many(items: &[(&BoxId, &[u8], &Signature)]) -> Vec<Result<()>> {
+    let keys: Vec<Result<ed25519_dalek::VerifyingKey>> =
+        items.iter().map(|(id, _, _)| verifying_key(id)).collect();
+    let signatures: Vec<ed25519_dalek::Signature> = items
+        .iter()
+        .map(|(_, _, sig)| dalek_signature(sig))
+        .collect();
+    let usable: Vec<usize> = (0..items.len()).filter(|&i| keys[i].is_ok()).collect();
+    if usable.len() >= 2 {
+        let messages: Vec<&[u8]> = usable.iter().map(|&i| items[i].1).collect();
+        let sigs: Vec<ed25519_dalek::Signature> = usable.iter().map(|&i| signatures[i]).collect();
+        let vks: Vec<ed25519_dalek::VerifyingKey> = usable
+            .iter()
+            .filter_map(|&i| keys[i].as_ref().ok().copied())
+            .collect();
+        if ed25519_dalek::verify_batch(&messages, &sigs, &vks).is_ok() {
+            return keys.into_iter().map(|k| k.map(|_| ())).collect();
+        }
+    }
+    // Some item fails (or there is at most one): each on its own. An invalid signature thus
+    // costs a batch's work more, at most about 1.7 times the work of verifying each alone.
+    keys.into_iter()
+        .zip(items)
+        .zip(&signatures)
+        .map(|((key, (_, message, _)), sig)| verify_under(&key?, message, sig))
+        .collect()
 }
 
 /// Decodes a compressed Edwards point that must be a usable public key: on the curve, in the

@@ -39,7 +39,7 @@ mod stateful;
 pub mod store;
 pub mod stream;
 
-pub use blinding::verify;
+pub use blinding::{verify, verify_many};
 pub use boxes::{BoxId, Opened, SealedBox, Signature, BOX_ID_LEN, SIGNATURE_LEN};
 pub use caps::{ReadCap, WriteCap, READ_CAP_LEN, TABLE_AFTER_DERIVATIONS, WRITE_CAP_LEN};
 pub use error::{Error, Result};

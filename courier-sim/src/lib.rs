@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod replicas;
 pub mod routes;
 pub mod storage;
+pub mod verifier;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,6 +48,7 @@ use crate::faults::Faults;
 use crate::metrics::Metrics;
 use crate::routes::App;
 use crate::storage::Storage;
+use crate::verifier::Verifier;
 
 /// How long [`Server::shutdown`] waits for open connections before closing them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -74,11 +76,14 @@ pub async fn serve(config: Config) -> anyhow::Result<Server> {
     let storage = tokio::task::spawn_blocking(move || Storage::open(&open_config))
         .await
         .context("opening storage")??;
+    let metrics = Arc::new(Metrics::default());
+    let verifier = Arc::new(Verifier::new(config.max_payload, metrics.clone()));
     let app = Arc::new(App {
         storage: Arc::new(storage),
+        verifier,
         dedup: Dedup::new(config.dedup_entries, config.dedup_bytes),
         faults: Faults::new(&config),
-        metrics: Metrics::default(),
+        metrics,
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

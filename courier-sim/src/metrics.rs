@@ -45,6 +45,10 @@ pub struct Metrics {
     lost_replies: AtomicU64,
     /// Time to carry out a query (without simulated latency), by operation.
     latency: [Histogram; OPS.len()],
+    /// Batches of writes whose signatures were checked together.
+    verify_batches: AtomicU64,
+    /// Writes checked in those batches.
+    verified_boxes: AtomicU64,
 }
 
 /// What a batch read found, for [`Metrics::boxes_read`].
@@ -80,6 +84,20 @@ impl Metrics {
     /// Counts a reply served from the deduplication cache.
     pub fn dedup_hit(&self) {
         self.dedup_hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a batch of `n` writes whose signatures were checked together.
+    pub fn verify_batch(&self, n: u64) {
+        self.verify_batches.fetch_add(1, Ordering::Relaxed);
+        self.verified_boxes.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The batches counted by [`Metrics::verify_batch`] and the writes in them.
+    pub fn verify_counts(&self) -> (u64, u64) {
+        (
+            self.verify_batches.load(Ordering::Relaxed),
+            self.verified_boxes.load(Ordering::Relaxed),
+        )
     }
 
     /// Counts a reply dropped by the simulated mixnet.
@@ -135,6 +153,19 @@ impl Metrics {
             "courier_lost_replies_total {}",
             self.lost_replies.load(Ordering::Relaxed)
         );
+        let (batches, boxes) = self.verify_counts();
+        let _ = writeln!(
+            out,
+            "# HELP courier_verify_batches_total Batches of writes whose signatures were checked together."
+        );
+        let _ = writeln!(out, "# TYPE courier_verify_batches_total counter");
+        let _ = writeln!(out, "courier_verify_batches_total {batches}");
+        let _ = writeln!(
+            out,
+            "# HELP courier_verified_writes_total Writes whose size and signature were checked."
+        );
+        let _ = writeln!(out, "# TYPE courier_verified_writes_total counter");
+        let _ = writeln!(out, "courier_verified_writes_total {boxes}");
         let _ = writeln!(
             out,
             "# HELP courier_dedup_entries Replies held in the deduplication cache."
@@ -192,12 +223,16 @@ mod tests {
         m.query("write", "invalid_signature", Duration::from_micros(50));
         m.boxes_read(BoxRead::NotFound, 7);
         m.lost_reply();
+        m.verify_batch(5);
+        m.verify_batch(1);
         let text = m.render(&[true, false], 3);
         for line in [
             "courier_queries_total{op=\"write\",outcome=\"success\"} 2",
             "courier_queries_total{op=\"write\",outcome=\"invalid_signature\"} 1",
             "courier_boxes_read_total{outcome=\"not_found\"} 7",
             "courier_lost_replies_total 1",
+            "courier_verify_batches_total 2",
+            "courier_verified_writes_total 6",
             "courier_replica_up{replica=\"1\"} 0",
             "courier_query_duration_seconds_bucket{op=\"write\",le=\"0.0001\"} 1",
             "courier_query_duration_seconds_bucket{op=\"write\",le=\"0.0005\"} 2",

@@ -16,7 +16,8 @@
 //! | `m/layout` | [`LAYOUT_VERSION`]: a database of another layout is refused, not misread |
 //!
 //! Which writes are accepted, and what a copy command writes, is decided by the shared rules of
-//! `bacap::store` ([`check_write`], [`plan_copy`]); this module only reads and commits.
+//! `bacap::store` ([`verdict`] on writes already checked, [`plan_copy`]); this module only reads
+//! and commits.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -25,8 +26,8 @@ use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use anyhow::{bail, Context};
 use bacap::store::wire::ReadResult;
 use bacap::store::{
-    check_write, copy_key, plan_copy, BoxLookup, CopyFailure, CopyStatus, ReplyCode, WriteOutcome,
-    WriteVerdict,
+    copy_key, plan_copy, verdict, BoxLookup, CheckedBox, CopyFailure, CopyStatus, ReplyCode,
+    WriteOutcome, WriteVerdict,
 };
 use bacap::{BoxId, SealedBox, Signature, WriteCap, SIGNATURE_LEN};
 use rocksdb::{
@@ -448,13 +449,13 @@ impl Storage {
             .map_err(db_failure)
     }
 
-    /// Writes a box under the storage rules. Blocking: verifies a signature and writes RocksDB.
-    pub fn write(&self, b: &SealedBox) -> Result<WriteOutcome, ReplyCode> {
+    /// Writes a checked box under the storage rules. Blocking: writes RocksDB.
+    pub fn write(&self, b: &CheckedBox) -> Result<WriteOutcome, ReplyCode> {
         let shard = self.replicas.shard(&b.box_id);
         let _shared = self.shared();
         let _stripe = self.stripe(&b.box_id);
         let existing = self.get_box(&b.box_id, shard)?;
-        match check_write(existing.as_ref(), b, self.max_payload)? {
+        match verdict(existing.as_ref(), b) {
             WriteVerdict::Store => {
                 let mut batch = WriteBatch::default();
                 self.put_box(&mut batch, b, shard);
@@ -621,6 +622,11 @@ mod tests {
         Storage::open(&Config::ephemeral()).unwrap()
     }
 
+    /// A valid box, checked as the verifier checks writes.
+    fn checked(b: &SealedBox) -> CheckedBox {
+        bacap::store::check_box(b.clone(), Config::ephemeral().max_payload).unwrap()
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
     fn rocksdb_background_threads_are_idle_class_once_open() {
@@ -652,7 +658,7 @@ mod tests {
         let s = storage();
         let (_, boxes) = fresh_boxes(20, 10);
         for b in &boxes {
-            assert_eq!(s.write(b), Ok(WriteOutcome::Stored));
+            assert_eq!(s.write(&checked(b)), Ok(WriteOutcome::Stored));
             let shard = s.replicas().shard(&b.box_id);
             for r in 0..4 {
                 assert_eq!(s.replica_holds(r, &b.box_id), Ok(shard.contains(&r)));
@@ -665,7 +671,7 @@ mod tests {
         let s = storage();
         let (_, boxes) = fresh_boxes(2, 10);
         let [a, b] = s.replicas().shard(&boxes[0].box_id);
-        assert_eq!(s.write(&boxes[0]), Ok(WriteOutcome::Stored));
+        assert_eq!(s.write(&checked(&boxes[0])), Ok(WriteOutcome::Stored));
         s.set_replica_up(a, false).unwrap();
         let found = ReadResult::stored(boxes[0].signature.as_bytes(), &boxes[0].payload);
         assert_eq!(s.read_many(&[boxes[0].box_id]), Ok(vec![found]));
@@ -676,7 +682,7 @@ mod tests {
             .find(|x| s.replicas().shard(&x.box_id).contains(&a))
             .unwrap();
         let shard = s.replicas().shard(&late.box_id);
-        assert_eq!(s.write(&late), Ok(WriteOutcome::Stored));
+        assert_eq!(s.write(&checked(&late)), Ok(WriteOutcome::Stored));
         assert_eq!(s.replica_holds(a, &late.box_id), Ok(false));
         let other = shard.into_iter().find(|&r| r != a).unwrap();
         assert_eq!(s.replica_holds(other, &late.box_id), Ok(true));
@@ -687,7 +693,7 @@ mod tests {
             "both replicas down"
         );
         assert_eq!(
-            s.write(&boxes[1]).is_ok(),
+            s.write(&checked(&boxes[1])).is_ok(),
             s.replicas().serving(&boxes[1].box_id).is_some()
         );
         s.set_replica_up(b, true).unwrap();
@@ -702,7 +708,7 @@ mod tests {
         let s = storage();
         let (_, boxes) = fresh_boxes(12, 10);
         for b in &boxes {
-            assert_eq!(s.write(b), Ok(WriteOutcome::Stored));
+            assert_eq!(s.write(&checked(b)), Ok(WriteOutcome::Stored));
         }
         let stored = s
             .entries_from(b"b")
@@ -721,7 +727,7 @@ mod tests {
             s.read_many(&[boxes[1].box_id, boxes[0].box_id]),
             Err(ReplyCode::InternalError)
         );
-        assert_eq!(s.write(&boxes[0]), Err(ReplyCode::InternalError));
+        assert_eq!(s.write(&checked(&boxes[0])), Err(ReplyCode::InternalError));
 
         // Long enough, but naming a replica that does not exist, or one replica twice.
         for shard in [[0, 9], [1, 1]] {
@@ -753,7 +759,7 @@ mod tests {
             .take(8)
             .collect();
         for (i, b) in late.iter().enumerate() {
-            assert_eq!(s.write(b), Ok(WriteOutcome::Stored));
+            assert_eq!(s.write(&checked(b)), Ok(WriteOutcome::Stored));
             if i == 3 {
                 s.db.flush().unwrap();
             }

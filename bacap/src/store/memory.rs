@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::rules::{check_write, copy_key, plan_copy, BoxLookup, WriteVerdict};
+use super::rules::{check_box, copy_key, plan_copy, verdict, BoxLookup, WriteVerdict};
 use super::{BoxStore, CopyStatus, ReadOutcome, ReplyCode, StoreError, WriteOutcome};
 use crate::boxes::{BoxId, SealedBox};
 use crate::caps::WriteCap;
@@ -66,16 +66,12 @@ impl Default for MemoryStore {
 #[async_trait]
 impl BoxStore for MemoryStore {
     async fn write(&self, sealed: &SealedBox) -> Result<WriteOutcome, StoreError> {
+        let checked =
+            check_box(sealed.clone(), self.max_payload_len).map_err(StoreError::Rejected)?;
         let mut inner = self.lock();
-        match check_write(
-            inner.boxes.get(&sealed.box_id),
-            sealed,
-            self.max_payload_len,
-        )
-        .map_err(StoreError::Rejected)?
-        {
+        match verdict(inner.boxes.get(&sealed.box_id), &checked) {
             WriteVerdict::Store => {
-                inner.boxes.insert(sealed.box_id, sealed.clone());
+                inner.boxes.insert(sealed.box_id, checked.into_inner());
                 Ok(WriteOutcome::Stored)
             }
             WriteVerdict::Unchanged(outcome) => Ok(outcome),

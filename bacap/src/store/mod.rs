@@ -20,7 +20,8 @@ use crate::caps::WriteCap;
 pub use http::{HttpStore, RetryPolicy};
 pub use memory::MemoryStore;
 pub use rules::{
-    check_write, copy_key, plan_copy, BoxLookup, CopyFailure, WriteVerdict, MAX_COPY_STREAM_BOXES,
+    check_box, check_boxes, copy_key, plan_copy, verdict, BoxLookup, CheckedBox, CopyFailure,
+    WriteVerdict, MAX_COPY_STREAM_BOXES,
 };
 
 /// Pigeonhole replica reply codes, with the spec's numbers.

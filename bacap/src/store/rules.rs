@@ -25,32 +25,74 @@ pub enum WriteVerdict {
     Unchanged(WriteOutcome),
 }
 
-/// Applies the storage rules to a write of `new` where `existing` is stored now.
-///
-/// The payload must fit `max_payload_len` and the signature must verify under the box ID; boxes
-/// are write-once; a tombstone (empty payload) replaces a box; a tombstoned box stays deleted.
-pub fn check_write(
-    existing: Option<&SealedBox>,
-    new: &SealedBox,
+/// A box whose payload fits and whose signature verifies under its box ID: only
+/// [`check_box`] and [`check_boxes`] make one, and only such a box gets a [`verdict`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedBox(SealedBox);
+
+impl CheckedBox {
+    /// The box.
+    pub fn into_inner(self) -> SealedBox {
+        self.0
+    }
+}
+
+impl std::ops::Deref for CheckedBox {
+    type Target = SealedBox;
+
+    fn deref(&self) -> &SealedBox {
+        &self.0
+    }
+}
+
+/// The checks of a write that need nothing stored: the payload must fit `max_payload_len`
+/// (else InvalidPayload) and the signature must verify under the box ID (else InvalidBoxId for
+/// a box ID that is not a point, InvalidSignature otherwise).
+pub fn check_box(new: SealedBox, max_payload_len: usize) -> Result<CheckedBox, ReplyCode> {
+    let mut checked = check_boxes(vec![new], max_payload_len);
+    checked.pop().unwrap_or(Err(ReplyCode::InternalError))
+}
+
+/// [`check_box`] for many boxes, one answer each, in order; the signatures are verified
+/// together ([`crate::verify_many`]), which is cheaper per box than one by one.
+pub fn check_boxes(
+    news: Vec<SealedBox>,
     max_payload_len: usize,
-) -> Result<WriteVerdict, ReplyCode> {
-    if new.payload.len() > max_payload_len {
-        return Err(ReplyCode::InvalidPayload);
-    }
-    match new.verify() {
-        Ok(()) => {}
-        Err(Error::InvalidPoint(_)) => return Err(ReplyCode::InvalidBoxId),
-        Err(_) => return Err(ReplyCode::InvalidSignature),
-    }
+) -> Vec<Result<CheckedBox, ReplyCode>> {
+    let fits = |b: &SealedBox| b.payload.len() <= max_payload_len;
+    let items: Vec<_> = news
+        .iter()
+        .filter(|b| fits(b))
+        .map(|b| (&b.box_id, b.payload.as_slice(), &b.signature))
+        .collect();
+    let mut verified = crate::verify_many(&items).into_iter();
+    news.into_iter()
+        .map(|b| {
+            if !fits(&b) {
+                return Err(ReplyCode::InvalidPayload);
+            }
+            match verified.next() {
+                Some(Ok(())) => Ok(CheckedBox(b)),
+                Some(Err(Error::InvalidPoint(_))) => Err(ReplyCode::InvalidBoxId),
+                Some(Err(_)) => Err(ReplyCode::InvalidSignature),
+                None => Err(ReplyCode::InternalError),
+            }
+        })
+        .collect()
+}
+
+/// Applies the storage rules to a checked write of `new` where `existing` is stored now: boxes
+/// are write-once; a tombstone (empty payload) replaces a box; a tombstoned box stays deleted.
+pub fn verdict(existing: Option<&SealedBox>, new: &CheckedBox) -> WriteVerdict {
     let Some(old) = existing else {
-        return Ok(WriteVerdict::Store);
+        return WriteVerdict::Store;
     };
-    let identical = old == new;
-    Ok(match (old.is_tombstone(), new.is_tombstone()) {
+    let identical = old == &new.0;
+    match (old.is_tombstone(), new.is_tombstone()) {
         (false, true) => WriteVerdict::Store,
         (true, false) => WriteVerdict::Unchanged(WriteOutcome::Tombstoned),
         _ => WriteVerdict::Unchanged(WriteOutcome::AlreadyExists { identical }),
-    })
+    }
 }
 
 /// A failed copy command: the reply code and the 1-based position of the failing write
@@ -109,19 +151,22 @@ pub fn plan_copy(
         .finish()
         .map_err(|_| stream_failure(ReplyCode::InvalidPayload))?;
 
+    let ids: Vec<BoxId> = writes.iter().map(|w| w.box_id).collect();
+    let checked = check_boxes(writes, max_payload_len);
     let mut planned: HashMap<BoxId, usize> = HashMap::new();
-    let mut out: Vec<SealedBox> = Vec::with_capacity(writes.len() + temp_indices.len());
-    for (i, write) in writes.into_iter().enumerate() {
+    let mut out: Vec<SealedBox> = Vec::with_capacity(checked.len() + temp_indices.len());
+    for (i, (id, write)) in ids.iter().zip(checked).enumerate() {
         let position = u32::try_from(i + 1).unwrap_or(u32::MAX);
         let fail = |code| CopyFailure { code, position };
-        let existing = match planned.get(&write.box_id) {
+        let existing = match planned.get(id) {
             Some(&slot) => Some(out[slot].clone()),
-            None => lookup.get(&write.box_id).map_err(fail)?,
+            None => lookup.get(id).map_err(fail)?,
         };
-        match check_write(existing.as_ref(), &write, max_payload_len).map_err(fail)? {
+        let write = write.map_err(fail)?;
+        match verdict(existing.as_ref(), &write) {
             WriteVerdict::Store => {
-                planned.insert(write.box_id, out.len());
-                out.push(write);
+                planned.insert(*id, out.len());
+                out.push(write.into_inner());
             }
             WriteVerdict::Unchanged(WriteOutcome::AlreadyExists { identical: true }) => {}
             WriteVerdict::Unchanged(WriteOutcome::AlreadyExists { identical: false }) => {
@@ -131,7 +176,7 @@ pub fn plan_copy(
                 return Err(fail(ReplyCode::Tombstone))
             }
             WriteVerdict::Unchanged(WriteOutcome::Stored) => {
-                unreachable!("check_write never answers Stored unchanged")
+                unreachable!("a verdict never answers Stored unchanged")
             }
         }
     }
