@@ -151,6 +151,9 @@ pub struct CpuUse {
     pub cores: usize,
     /// Whether the courier ran in this process (no `--url`), so that its CPU is counted too.
     pub with_courier: bool,
+    /// CPU time the hypervisor withheld from the whole machine during the run ("steal", summed
+    /// over every CPU), where the kernel reports it.
+    pub stolen: Option<Duration>,
 }
 
 impl CpuUse {
@@ -158,6 +161,23 @@ impl CpuUse {
     pub fn cores_busy(&self, elapsed: Duration) -> f64 {
         self.time.as_secs_f64() / elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
     }
+}
+
+/// CPU time the hypervisor has withheld from this machine so far, summed over every CPU (the
+/// `steal` column of `/proc/stat`): time the machine wanted to run and another guest ran instead.
+pub fn machine_steal_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    steal_in(&stat, rustix::param::clock_ticks_per_second())
+}
+
+/// The steal time in a `/proc/stat` text whose clock ticks `ticks_per_second` times a second.
+fn steal_in(stat: &str, ticks_per_second: u64) -> Option<Duration> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    // cpu user nice system idle iowait irq softirq steal ...
+    let ticks: u64 = line.split_whitespace().nth(8)?.parse().ok()?;
+    Some(Duration::from_secs_f64(
+        ticks as f64 / ticks_per_second.max(1) as f64,
+    ))
 }
 
 /// CPU time used so far by this whole process, every thread included.
@@ -190,6 +210,11 @@ pub struct Second {
     pub write_p99: Duration,
     /// p99 latency of the batch reads completed in this second (zero if none).
     pub read_p99: Duration,
+    /// Cores this process kept busy in this second.
+    pub busy_cores: f64,
+    /// Cores the hypervisor withheld from the machine in this second (steal), where the kernel
+    /// reports it.
+    pub stolen_cores: Option<f64>,
 }
 
 impl Report {
@@ -213,22 +238,34 @@ impl Report {
             reads_per_sec: min(|s| s.reads_per_sec)?,
             write_p99: max(|s| s.write_p99)?,
             read_p99: max(|s| s.read_p99)?,
+            busy_cores: self.seconds.iter().map(|s| s.busy_cores).reduce(f64::max)?,
+            stolen_cores: self
+                .seconds
+                .iter()
+                .filter_map(|s| s.stolen_cores)
+                .reduce(f64::max),
         })
     }
 
-    /// One line per full second: rates and p99 latencies.
+    /// One line per full second: rates, p99 latencies, the cores this process kept busy and
+    /// those the hypervisor withheld.
     pub fn per_second_table(&self) -> String {
         self.seconds
             .iter()
             .enumerate()
             .map(|(i, s)| {
+                let steal = s
+                    .stolen_cores
+                    .map(|c| format!(", steal {c:.2}"))
+                    .unwrap_or_default();
                 format!(
-                    "second {:>3}: {:>6.0} writes/s (p99 {:>6.2} ms), {:>6.0} reads/s (p99 {:>6.2} ms)\n",
+                    "second {:>3}: {:>6.0} writes/s (p99 {:>6.2} ms), {:>6.0} reads/s (p99 {:>6.2} ms); cores busy {:.2}{steal}\n",
                     i + 1,
                     s.writes_per_sec,
                     ms(s.write_p99),
                     s.reads_per_sec,
-                    ms(s.read_p99)
+                    ms(s.read_p99),
+                    s.busy_cores,
                 )
             })
             .collect()
@@ -301,6 +338,13 @@ impl std::fmt::Display for Report {
                 f,
                 ": {:.0} µs of CPU per verified write, reads included",
                 self.cpu.time.as_secs_f64() * 1e6 / self.writes as f64
+            )?;
+        }
+        if let Some(stolen) = self.cpu.stolen {
+            write!(
+                f,
+                "\nthe hypervisor withheld {:.2} cores (steal) during the run",
+                stolen.as_secs_f64() / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
             )?;
         }
         if let Some(worst) = self.worst_second() {
@@ -553,6 +597,7 @@ async fn measure(
 
     let done = Arc::new(Progress::default());
     let cpu_before = process_cpu_time();
+    let steal_before = machine_steal_time();
     let start = Instant::now();
     let deadline = start + Duration::from_secs(args.duration);
     let write_pacer = args
@@ -645,6 +690,9 @@ async fn measure(
         time: process_cpu_time().saturating_sub(cpu_before),
         cores: available_cores(),
         with_courier: args.url.is_none(),
+        stolen: steal_before
+            .zip(machine_steal_time())
+            .map(|(before, after)| after.saturating_sub(before)),
     };
     let _ = stop_sampling.send(());
     let mut seconds = sampler.await?;
@@ -769,6 +817,7 @@ async fn sample_seconds(
     );
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut last_at, mut last_writes, mut last_reads) = (start, 0, 0);
+    let (mut last_cpu, mut last_steal) = (process_cpu_time(), machine_steal_time());
     loop {
         tokio::select! {
             _ = &mut stop => break,
@@ -782,14 +831,20 @@ async fn sample_seconds(
             done.writes.load(Ordering::Relaxed),
             done.reads.load(Ordering::Relaxed),
         );
+        let (cpu, steal) = (process_cpu_time(), machine_steal_time());
         let secs = now.duration_since(last_at).as_secs_f64();
         seconds.push(Second {
             writes_per_sec: (writes - last_writes) as f64 / secs,
             reads_per_sec: (reads - last_reads) as f64 / secs,
             write_p99: Duration::ZERO,
             read_p99: Duration::ZERO,
+            busy_cores: cpu.saturating_sub(last_cpu).as_secs_f64() / secs,
+            stolen_cores: steal
+                .zip(last_steal)
+                .map(|(now, then)| now.saturating_sub(then).as_secs_f64() / secs),
         });
         (last_at, last_writes, last_reads) = (now, writes, reads);
+        (last_cpu, last_steal) = (cpu, steal);
     }
     seconds
 }
@@ -834,6 +889,8 @@ mod tests {
             reads_per_sec: r,
             write_p99: Duration::from_millis(p99_ms),
             read_p99: Duration::from_millis(20 - p99_ms),
+            busy_cores: w / 10.0,
+            stolen_cores: (w > 8.0).then_some(0.25),
         };
         let mut report = Report {
             elapsed: Duration::from_secs(3),
@@ -853,6 +910,7 @@ mod tests {
                 time: Duration::from_millis(4500),
                 cores: 2,
                 with_courier: true,
+                stolen: None,
             },
         };
         assert_eq!(report.worst_second(), None);
@@ -901,9 +959,18 @@ mod tests {
         let table = report.per_second_table();
         assert_eq!(table.lines().count(), 3);
         assert!(
-            table.starts_with("second   1:     10 writes/s (p99   4.00 ms)"),
+            table.starts_with(
+                "second   1:     10 writes/s (p99   4.00 ms),      5 reads/s (p99  16.00 ms); \
+                 cores busy 1.00, steal 0.25\n"
+            ),
             "{table}"
         );
+        assert!(
+            table.contains("cores busy 0.70\n"),
+            "no steal figure: {table}"
+        );
+        assert_eq!(worst.busy_cores, 1.2);
+        assert_eq!(worst.stolen_cores, Some(0.25));
     }
 
     #[test]
@@ -932,6 +999,54 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), 10);
         assert!(boxes.iter().all(|b| b.verify().is_ok()));
+    }
+
+    #[test]
+    fn steal_time_is_read_from_the_cpu_line() {
+        let stat = "cpu  100 0 50 900 3 0 2 250 0 0\ncpu0 50 0 25 450 1 0 1 125 0 0\n";
+        assert_eq!(steal_in(stat, 100), Some(Duration::from_millis(2500)));
+        assert_eq!(steal_in("cpu0 1 2 3\n", 100), None, "no machine-wide line");
+        assert_eq!(
+            steal_in("cpu  1 2 3 4\n", 100),
+            None,
+            "an old kernel without steal"
+        );
+        assert_eq!(steal_in("cpu  1 2 3 4 5 6 7 x\n", 100), None);
+        #[cfg(target_os = "linux")]
+        assert!(machine_steal_time().is_some(), "Linux reports steal time");
+    }
+
+    #[test]
+    fn the_report_says_how_much_the_hypervisor_withheld() {
+        let mut report = Report {
+            elapsed: Duration::from_secs(10),
+            writes: 10,
+            write_errors: 0,
+            writes_exhausted: false,
+            reads: 0,
+            read_requests: 0,
+            read_errors: 0,
+            write_latency: (Duration::ZERO, Duration::ZERO),
+            read_latency: (Duration::ZERO, Duration::ZERO),
+            seconds: vec![],
+            write_rate: None,
+            read_rate: None,
+            verify_time: None,
+            cpu: CpuUse {
+                time: Duration::from_secs(15),
+                cores: 2,
+                with_courier: true,
+                stolen: Some(Duration::from_secs(4)),
+            },
+        };
+        assert!(
+            report
+                .to_string()
+                .contains("\nthe hypervisor withheld 0.40 cores (steal) during the run"),
+            "{report}"
+        );
+        report.cpu.stolen = None;
+        assert!(!report.to_string().contains("steal"));
     }
 
     #[test]
