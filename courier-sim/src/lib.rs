@@ -77,7 +77,11 @@ pub async fn serve(config: Config) -> anyhow::Result<Server> {
         .await
         .context("opening storage")??;
     let metrics = Arc::new(Metrics::default());
-    let verifier = Arc::new(Verifier::new(config.max_payload, metrics.clone()));
+    let verifier = Arc::new(Verifier::new(
+        config.max_payload,
+        config.verify.into(),
+        metrics.clone(),
+    ));
     let app = Arc::new(App {
         storage: Arc::new(storage),
         verifier,

@@ -27,7 +27,7 @@ use anyhow::{bail, Context};
 use bacap::store::wire::ReadResult;
 use bacap::store::{
     copy_key, plan_copy, verdict, BoxLookup, CheckedBox, CopyFailure, CopyStatus, ReplyCode,
-    WriteOutcome, WriteVerdict,
+    Verification, WriteOutcome, WriteVerdict,
 };
 use bacap::{BoxId, SealedBox, Signature, WriteCap, SIGNATURE_LEN};
 use rocksdb::{
@@ -181,6 +181,7 @@ pub struct Storage {
     replicas: Replicas,
     write_opts: WriteOptions,
     max_payload: usize,
+    verification: Verification,
     /// Serializes check-and-write of the same box (striped by box ID).
     stripes: Box<[Mutex<()>]>,
     /// Shared by writes, exclusive for copy commands and replica state changes, so a copy is
@@ -357,6 +358,7 @@ impl Storage {
             replicas,
             write_opts,
             max_payload: config.max_payload,
+            verification: config.verify.into(),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             exclusive: RwLock::new(()),
             copies_in_progress: Mutex::new(HashSet::new()),
@@ -541,7 +543,7 @@ impl Storage {
             return Ok(status);
         }
         let mut batch = WriteBatch::default();
-        let status = match plan_copy(&Lookup(self), temp, self.max_payload) {
+        let status = match plan_copy(&Lookup(self), temp, self.max_payload, self.verification) {
             Ok(boxes) => {
                 for b in &boxes {
                     self.put_box(&mut batch, b, self.replicas.shard(&b.box_id));

@@ -19,7 +19,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use bacap::store::{check_boxes, CheckedBox, ReplyCode};
+use bacap::store::{check_box, check_boxes, CheckedBox, ReplyCode, Verification};
 use bacap::SealedBox;
 use tokio::sync::oneshot;
 
@@ -49,16 +49,19 @@ struct Queue {
 /// The checks of writes for payloads of at most a given size.
 pub struct Verifier {
     max_payload: usize,
+    verification: Verification,
     metrics: Arc<Metrics>,
     queue: Mutex<Queue>,
 }
 
 impl Verifier {
     /// A verifier for payloads of at most `max_payload` bytes, counting its batches in
-    /// `metrics`.
-    pub fn new(max_payload: usize, metrics: Arc<Metrics>) -> Self {
+    /// `metrics`. With [`Verification::Each`] every write is checked on its own, at once, by
+    /// the query that carries it.
+    pub fn new(max_payload: usize, verification: Verification, metrics: Arc<Metrics>) -> Self {
         Self {
             max_payload,
+            verification,
             metrics,
             queue: Mutex::new(Queue::default()),
         }
@@ -71,6 +74,10 @@ impl Verifier {
     /// Checks a write's payload size and signature ([`bacap::store::check_box`]'s answer).
     /// Must run on a Tokio runtime.
     pub async fn check(self: &Arc<Self>, sealed: SealedBox) -> Result<CheckedBox, ReplyCode> {
+        if self.verification == Verification::Each {
+            self.metrics.verify_batch(1);
+            return check_box(sealed, self.max_payload);
+        }
         let (answer, answered) = oneshot::channel();
         let lead = {
             let mut queue = self.lock();
@@ -118,7 +125,7 @@ impl Verifier {
         self.metrics.verify_batch(batch.len() as u64);
         let (boxes, answers): (Vec<SealedBox>, Vec<_>) =
             batch.into_iter().map(|j| (j.sealed, j.answer)).unzip();
-        for (checked, answer) in check_boxes(boxes, self.max_payload)
+        for (checked, answer) in check_boxes(boxes, self.max_payload, self.verification)
             .into_iter()
             .zip(answers)
         {
@@ -148,8 +155,34 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_writes_get_their_own_answers_in_batches() {
-        let metrics = Arc::new(Metrics::default());
-        let verifier = Arc::new(Verifier::new(100, metrics.clone()));
+        let verifier = check_200_concurrent_writes(Verification::Batched).await;
+        let (batches, checked) = verifier.metrics.verify_counts();
+        assert_eq!(checked, 200);
+        assert!(
+            batches < 200,
+            "200 concurrent writes are checked in batches"
+        );
+        // The leader stops once it finds the queue empty (after one more gathering sleep).
+        for _ in 0..1000 {
+            if verifier.lock().leaders == 0 {
+                return;
+            }
+            tokio::time::sleep(WINDOW).await;
+        }
+        panic!("the leader still runs with the queue empty");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_write_can_be_checked_on_its_own() {
+        let verifier = check_200_concurrent_writes(Verification::Each).await;
+        assert_eq!(verifier.metrics.verify_counts(), (200, 200));
+        assert_eq!(verifier.lock().leaders, 0, "no leader ever ran");
+    }
+
+    /// Checks 200 writes concurrently, three in four of them bad (in three ways), asserting each
+    /// answer; returns the verifier.
+    async fn check_200_concurrent_writes(verification: Verification) -> Arc<Verifier> {
+        let verifier = Arc::new(Verifier::new(100, verification, Arc::default()));
         let mut cases = Vec::new();
         for (i, mut b) in boxes(200).into_iter().enumerate() {
             let expected = match i % 4 {
@@ -186,26 +219,13 @@ mod tests {
         for t in tasks {
             t.await.unwrap();
         }
-        let (batches, checked) = metrics.verify_counts();
-        assert_eq!(checked, 200);
-        assert!(
-            batches < 200,
-            "200 concurrent writes are checked in batches"
-        );
-        // The leader stops once it finds the queue empty (after one more gathering sleep).
-        for _ in 0..1000 {
-            if verifier.lock().leaders == 0 {
-                return;
-            }
-            tokio::time::sleep(WINDOW).await;
-        }
-        panic!("the leader still runs with the queue empty");
+        verifier
     }
 
     #[tokio::test]
     async fn sequential_writes_are_checked_one_by_one() {
         let metrics = Arc::new(Metrics::default());
-        let verifier = Arc::new(Verifier::new(2000, metrics.clone()));
+        let verifier = Arc::new(Verifier::new(2000, Verification::Batched, metrics.clone()));
         for b in boxes(5) {
             verifier.check(b).await.unwrap();
             assert!(!verifier.lock().gather, "a lone write is not held back");
@@ -216,7 +236,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_query_that_goes_away_does_not_stall_the_others() {
         use futures_util::FutureExt;
-        let verifier = Arc::new(Verifier::new(2000, Arc::new(Metrics::default())));
+        let verifier = Arc::new(Verifier::new(
+            2000,
+            Verification::Batched,
+            Arc::new(Metrics::default()),
+        ));
         let mut boxes = boxes(3).into_iter();
         // Each query queues its box and is dropped before its answer, the first as the leader.
         for b in boxes.by_ref().take(2) {

@@ -58,3 +58,13 @@ async fn whole_suite_on_one_server_with_persistent_state() {
     suite::run_all(&store).await;
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn whole_suite_with_each_write_verified_on_its_own() {
+    let mut config = Config::ephemeral();
+    config.verify = courier_sim::config::VerifyMode::Each;
+    let server = serve(config).await.unwrap();
+    let store = HttpStore::new(&server.url()).unwrap();
+    suite::run_all(&store).await;
+    server.shutdown().await.unwrap();
+}

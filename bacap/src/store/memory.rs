@@ -5,7 +5,9 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::rules::{check_box, copy_key, plan_copy, verdict, BoxLookup, WriteVerdict};
+use super::rules::{
+    check_box, copy_key, plan_copy, verdict, BoxLookup, Verification, WriteVerdict,
+};
 use super::{BoxStore, CopyStatus, ReadOutcome, ReplyCode, StoreError, WriteOutcome};
 use crate::boxes::{BoxId, SealedBox};
 use crate::caps::WriteCap;
@@ -96,7 +98,7 @@ impl BoxStore for MemoryStore {
         if let Some(status) = inner.copies.get(&key) {
             return Ok(*status);
         }
-        let status = match plan_copy(&*inner, temp, self.max_payload_len) {
+        let status = match plan_copy(&*inner, temp, self.max_payload_len, Verification::Each) {
             Ok(boxes) => {
                 inner.boxes.extend(boxes.into_iter().map(|b| (b.box_id, b)));
                 CopyStatus::Succeeded

@@ -21,7 +21,7 @@ pub use http::{HttpStore, RetryPolicy};
 pub use memory::MemoryStore;
 pub use rules::{
     check_box, check_boxes, copy_key, plan_copy, verdict, BoxLookup, CheckedBox, CopyFailure,
-    WriteVerdict, MAX_COPY_STREAM_BOXES,
+    Verification, WriteVerdict, MAX_COPY_STREAM_BOXES,
 };
 
 /// Pigeonhole replica reply codes, with the spec's numbers.
