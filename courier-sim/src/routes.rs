@@ -66,6 +66,16 @@ pub fn outcome_label(code: ReplyCode) -> &'static str {
     }
 }
 
+/// The metrics label of an accepted write's outcome.
+fn write_label(outcome: WriteOutcome) -> &'static str {
+    match outcome {
+        WriteOutcome::Stored => "success",
+        WriteOutcome::AlreadyExists { identical: true } => "already_exists_identical",
+        WriteOutcome::AlreadyExists { identical: false } => "already_exists_different",
+        WriteOutcome::Tombstoned => "tombstone",
+    }
+}
+
 fn refusal(code: ReplyCode, malformed: bool, message: String) -> (u16, Reply, &'static str) {
     (
         wire::http_status(code, malformed),
@@ -88,19 +98,7 @@ async fn carry_out(app: Arc<App>, body: Bytes) -> CachedReply {
                 // executor threads, and cheaper than a hop to the blocking pool.
                 Query::Write(b) => {
                     match app.verifier.check(b).await.and_then(|b| storage.write(&b)) {
-                        Ok(outcome) => {
-                            let label = match outcome {
-                                WriteOutcome::Stored => "success",
-                                WriteOutcome::AlreadyExists { identical: true } => {
-                                    "already_exists_identical"
-                                }
-                                WriteOutcome::AlreadyExists { identical: false } => {
-                                    "already_exists_different"
-                                }
-                                WriteOutcome::Tombstoned => "tombstone",
-                            };
-                            (200, Reply::write(Ok(outcome)), label)
-                        }
+                        Ok(outcome) => (200, Reply::write(Ok(outcome)), write_label(outcome)),
                         Err(code) => refusal(code, false, format!("write refused: {code}")),
                     }
                 }

@@ -304,11 +304,11 @@ impl Storage {
         opts.set_bytes_per_sync(1 << 20);
         // A flush writes a whole memtable (256 MiB) at once. Unthrottled, it took a third of a
         // core for about 4 s on the two-core machine of the load figures, the requests fell
-        // behind and the write p99 of runs at the target rates went to 125 to 285 ms. Written at
+        // behind and the write p99 of runs at the target rates went into the hundreds of ms. Written at
         // most BACKGROUND_WRITE_RATE, and with direct I/O where the data directory allows (no
-        // copy into the page cache, below), the same runs had 16 to 42 ms (courier-sim/README.md,
-        // "Load figures"). The WAL is not throttled: acknowledged writes are as durable as
-        // before.
+        // copy into the page cache, below), five such runs had 16 to 199 ms against 125 to 513
+        // ms in alternating pairs (courier-sim/README.md, "Load figures"). The WAL is not
+        // throttled: acknowledged writes are as durable as before.
         opts.set_ratelimiter(BACKGROUND_WRITE_RATE, 100_000, 10);
         // After a flush, the request thread that lets go of the old memtable would otherwise
         // free it (256 MiB of arena) and delete the old WAL itself; this hands both to a

@@ -882,18 +882,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_worst_second_is_taken_figure_by_figure() {
-        let second = |w, r, p99_ms| Second {
-            writes_per_sec: w,
-            reads_per_sec: r,
-            write_p99: Duration::from_millis(p99_ms),
-            read_p99: Duration::from_millis(20 - p99_ms),
-            busy_cores: w / 10.0,
-            stolen_cores: (w > 8.0).then_some(0.25),
-        };
-        let mut report = Report {
-            elapsed: Duration::from_secs(3),
+    /// A flat-out report of `elapsed` with nothing done, the courier in the process using
+    /// `cpu` of two cores, no steal figure.
+    fn quiet_report(elapsed: Duration, cpu: Duration) -> Report {
+        Report {
+            elapsed,
             writes: 0,
             write_errors: 0,
             writes_exhausted: false,
@@ -907,12 +900,25 @@ mod tests {
             read_rate: None,
             verify_time: None,
             cpu: CpuUse {
-                time: Duration::from_millis(4500),
+                time: cpu,
                 cores: 2,
                 with_courier: true,
                 stolen: None,
             },
+        }
+    }
+
+    #[test]
+    fn the_worst_second_is_taken_figure_by_figure() {
+        let second = |w, r, p99_ms| Second {
+            writes_per_sec: w,
+            reads_per_sec: r,
+            write_p99: Duration::from_millis(p99_ms),
+            read_p99: Duration::from_millis(20 - p99_ms),
+            busy_cores: w / 10.0,
+            stolen_cores: (w > 8.0).then_some(0.25),
         };
+        let mut report = quiet_report(Duration::from_secs(3), Duration::from_millis(4500));
         assert_eq!(report.worst_second(), None);
         let text = report.to_string();
         assert!(text.contains("writes flat out; reads flat out"), "{text}");
@@ -1018,27 +1024,9 @@ mod tests {
 
     #[test]
     fn the_report_says_how_much_the_hypervisor_withheld() {
-        let mut report = Report {
-            elapsed: Duration::from_secs(10),
-            writes: 10,
-            write_errors: 0,
-            writes_exhausted: false,
-            reads: 0,
-            read_requests: 0,
-            read_errors: 0,
-            write_latency: (Duration::ZERO, Duration::ZERO),
-            read_latency: (Duration::ZERO, Duration::ZERO),
-            seconds: vec![],
-            write_rate: None,
-            read_rate: None,
-            verify_time: None,
-            cpu: CpuUse {
-                time: Duration::from_secs(15),
-                cores: 2,
-                with_courier: true,
-                stolen: Some(Duration::from_secs(4)),
-            },
-        };
+        let mut report = quiet_report(Duration::from_secs(10), Duration::from_secs(15));
+        report.writes = 10;
+        report.cpu.stolen = Some(Duration::from_secs(4));
         assert!(
             report
                 .to_string()
