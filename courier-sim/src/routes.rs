@@ -84,6 +84,21 @@ fn refusal(code: ReplyCode, malformed: bool, message: String) -> (u16, Reply, &'
     )
 }
 
+/// Reads a batch of boxes on the blocking pool. Boxes that are no longer in a memtable are
+/// read from table files, and once the data outgrows the page cache that means waiting on the
+/// disk, up to one wait per box; on the executor threads each wait would hold up every other
+/// query, writes included. A read request carries many boxes, so the hop to the pool is paid
+/// once for all of them.
+async fn read_off_executor(
+    storage: &Arc<Storage>,
+    ids: Vec<bacap::BoxId>,
+) -> Result<Vec<wire::ReadResult>, ReplyCode> {
+    let storage = storage.clone();
+    tokio::task::spawn_blocking(move || storage.read_many(&ids))
+        .await
+        .unwrap_or(Err(ReplyCode::InternalError))
+}
+
 /// Carries out one query (not yet seen) and encodes its reply.
 async fn carry_out(app: Arc<App>, body: Bytes) -> CachedReply {
     let start = Instant::now();
@@ -102,7 +117,7 @@ async fn carry_out(app: Arc<App>, body: Bytes) -> CachedReply {
                         Err(code) => refusal(code, false, format!("write refused: {code}")),
                     }
                 }
-                Query::Read(ids) => match storage.read_many(&ids) {
+                Query::Read(ids) => match read_off_executor(storage, ids).await {
                     Ok(results) => {
                         let mut counts = [0u64; 3];
                         for r in &results {

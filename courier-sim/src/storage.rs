@@ -235,27 +235,8 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("creating data directory {}", dir.display()))
 }
 
-/// Whether files in `dir` can be opened for direct I/O (`O_DIRECT`, which some file systems
-/// refuse). Probes with a file it creates and removes.
-fn direct_io_supported(dir: &Path) -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        use rustix::fs::{Mode, OFlags};
-        let mut suffix = [0u8; 8];
-        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut suffix);
-        let probe = dir.join(format!(".direct-io-probe-{}", hex::encode(suffix)));
-        let flags =
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::DIRECT | OFlags::CLOEXEC;
-        let opened = rustix::fs::open(&probe, flags, Mode::RUSR | Mode::WUSR);
-        let _ = std::fs::remove_file(&probe);
-        opened.is_ok()
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = dir;
-        false
-    }
-}
+/// The size of a memtable, in bytes (RocksDB's write buffer).
+const WRITE_BUFFER_SIZE: usize = 128 << 20;
 
 /// The rate at which flushes and compactions may write, in bytes per second: above the
 /// 17 MB/s that 10,000 writes/s of full boxes bring in, so that flushes keep up.
@@ -269,7 +250,12 @@ impl Storage {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.set_max_background_jobs(2);
-        opts.set_write_buffer_size(256 << 20);
+        // 128 MiB memtables: about 75,000 full boxes, a switch every 7.5 s at 10,000 writes/s.
+        // Against 256 MiB, in two rounds of 30-s runs at the target rates, the write p99 was
+        // 14 and 11 ms against 61 and 56 ms, and each write cost 5 % less CPU: the flush's sort
+        // of the memtable (below) comes in bursts half as long, and the hash table's lookups
+        // miss the cache less. 64 MiB was worse (37 ms and, under steal, far more).
+        opts.set_write_buffer_size(WRITE_BUFFER_SIZE);
         opts.set_max_write_buffer_number(4);
         opts.set_enable_pipelined_write(true);
         // The memtable is a hash table of short lists (keyed by the first KEY_PREFIX_LEN bytes of a
@@ -282,7 +268,7 @@ impl Storage {
         // run concurrently; the pipelined write path inserts one group at a time.
         opts.set_prefix_extractor(rocksdb::SliceTransform::create_fixed_prefix(KEY_PREFIX_LEN));
         opts.set_allow_concurrent_memtable_write(false);
-        // 2 MiB of buckets per memtable, allocated when it is created: about 1.7 buckets per
+        // 2 MiB of buckets per memtable, allocated when it is created: about 3.5 buckets per
         // box that fits the write buffer.
         opts.set_memtable_factory(rocksdb::MemtableFactory::HashLinkList {
             bucket_count: 1 << 18,
@@ -290,7 +276,7 @@ impl Storage {
         // Most lookups before a write miss (a new box): a memtable bloom filter answers those
         // without touching the memtable itself. Its size is a fraction of the write buffer's bytes,
         // and RocksDB allocates and zeroes it in the write path when it switches memtables, so it
-        // is kept small: 1 MiB, about 55 bits per key for 1.7 KB boxes (150,000 of them fill the
+        // is kept small: 512 KiB, about 55 bits per key for 1.7 KB boxes (75,000 of them fill the
         // buffer). At the old ratio of 0.1 (27 MiB) the switching write took 15 to 22 ms.
         opts.set_memtable_whole_key_filtering(true);
         opts.set_memtable_prefix_bloom_ratio(0.004);
@@ -302,16 +288,20 @@ impl Storage {
         // request threads (`crate::background`, once the database is open), so that on a
         // two-core machine they take what requests leave.
         opts.set_bytes_per_sync(1 << 20);
-        // A flush writes a whole memtable (256 MiB) at once. Unthrottled, it took a third of a
-        // core for about 4 s on the two-core machine of the load figures, the requests fell
-        // behind and the write p99 of runs at the target rates went into the hundreds of ms. Written at
-        // most BACKGROUND_WRITE_RATE, and with direct I/O where the data directory allows (no
-        // copy into the page cache, below), five such runs had 16 to 199 ms against 125 to 513
-        // ms in alternating pairs (courier-sim/README.md, "Load figures"). The WAL is not
+        // A flush writes a whole memtable at once. Unthrottled, a flush of 256 MiB took a third
+        // of a core for about 4 s on the two-core machine of the load figures, the requests fell
+        // behind and the write p99 of runs at the target rates went into the hundreds of ms.
+        // Written at most BACKGROUND_WRITE_RATE, five such runs had 16 to 199 ms against 125 to
+        // 513 ms in alternating pairs (courier-sim/README.md, "Load figures"). The WAL is not
         // throttled: acknowledged writes are as durable as before.
+        //
+        // Flushed files go through the page cache, not direct I/O. Written around the cache, a
+        // file had to be read back from the disk block by block by the first reads after its
+        // flush ended: in runs at the target rates the readers then waited 20 to 30 ms per
+        // block, and the write p99 of those seconds reached 70 to 240 ms.
         opts.set_ratelimiter(BACKGROUND_WRITE_RATE, 100_000, 10);
         // After a flush, the request thread that lets go of the old memtable would otherwise
-        // free it (256 MiB of arena) and delete the old WAL itself; this hands both to a
+        // free it (its whole arena) and delete the old WAL itself; this hands both to a
         // background job. At 6,000 writes/s, in four alternating pairs of runs, the second of
         // the memtable switch had a p99 of 14 to 29 ms with it and 28, 41, 65 and under 10 ms
         // without (courier-sim/README.md, "Load figures").
@@ -329,9 +319,6 @@ impl Storage {
                 .clone()
                 .context("either --data-dir or --ephemeral is required")?;
             create_private_dir(&dir)?;
-            if direct_io_supported(&dir) {
-                opts.set_use_direct_io_for_flush_and_compaction(true);
-            }
             let env = Env::new().context("opening RocksDB's default environment")?;
             opts.set_env(&env);
             (dir, env)
@@ -661,15 +648,6 @@ mod tests {
         Storage::open(&Config::ephemeral()).unwrap()
     }
 
-    #[test]
-    fn the_direct_io_probe_leaves_nothing_behind() {
-        let dir = tempfile::tempdir().unwrap();
-        // Whatever the file system answers, the probe file is gone.
-        direct_io_supported(dir.path());
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-        assert!(!direct_io_supported(&dir.path().join("missing")));
-    }
-
     /// A valid box, checked as the verifier checks writes.
     fn checked(b: &SealedBox) -> CheckedBox {
         bacap::store::check_box(b.clone(), Config::ephemeral().max_payload).unwrap()
@@ -798,7 +776,7 @@ mod tests {
     #[test]
     fn boxes_and_hints_are_found_in_flushed_files_as_in_the_memtable() {
         boxes_and_hints_are_found_in_flushed_files(&storage());
-        // On disk, flushes are rate-limited and use direct I/O where the file system allows.
+        // On disk, flushes are rate-limited.
         let dir = tempfile::tempdir().unwrap();
         boxes_and_hints_are_found_in_flushed_files(
             &Storage::open(&Config::persistent(dir.path().join("db"))).unwrap(),
