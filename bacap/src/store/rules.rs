@@ -174,21 +174,21 @@ pub fn plan_copy(
         .finish()
         .map_err(|_| stream_failure(ReplyCode::InvalidPayload))?;
 
-    let ids: Vec<BoxId> = writes.iter().map(|w| w.box_id).collect();
     let checked = check_boxes(writes, max_payload_len, verification);
     let mut planned: HashMap<BoxId, usize> = HashMap::new();
     let mut out: Vec<SealedBox> = Vec::with_capacity(checked.len() + temp_indices.len());
-    for (i, (id, write)) in ids.iter().zip(checked).enumerate() {
+    for (i, write) in checked.into_iter().enumerate() {
         let position = u32::try_from(i + 1).unwrap_or(u32::MAX);
         let fail = |code| CopyFailure { code, position };
-        let existing = match planned.get(id) {
-            Some(&slot) => Some(out[slot].clone()),
-            None => lookup.get(id).map_err(fail)?,
-        };
+        // A write that fails its checks fails the copy before anything is looked up for it.
         let write = write.map_err(fail)?;
+        let existing = match planned.get(&write.box_id) {
+            Some(&slot) => Some(out[slot].clone()),
+            None => lookup.get(&write.box_id).map_err(fail)?,
+        };
         match verdict(existing.as_ref(), &write) {
             WriteVerdict::Store => {
-                planned.insert(*id, out.len());
+                planned.insert(write.box_id, out.len());
                 out.push(write.into_inner());
             }
             WriteVerdict::Unchanged(WriteOutcome::AlreadyExists { identical: true }) => {}
@@ -209,4 +209,63 @@ pub fn plan_copy(
             .map(|index| temp.tombstone(index, COPY_STREAM_CTX)),
     );
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+    use crate::copystream;
+    use crate::geometry::Geometry;
+    use crate::stateful::StatefulWriter;
+
+    /// Boxes in a map, remembering every ID looked up.
+    #[derive(Default)]
+    struct Recording {
+        boxes: HashMap<BoxId, SealedBox>,
+        looked_up: RefCell<Vec<BoxId>>,
+    }
+
+    impl BoxLookup for Recording {
+        fn get(&self, id: &BoxId) -> Result<Option<SealedBox>, ReplyCode> {
+            self.looked_up.borrow_mut().push(*id);
+            Ok(self.boxes.get(id).cloned())
+        }
+    }
+
+    #[test]
+    fn a_copy_fails_at_a_write_that_fails_its_checks_without_looking_it_up() {
+        let stream = WriteCap::generate(&mut rand_core::OsRng);
+        let mut index = stream.first_index().clone();
+        let mut writes: Vec<SealedBox> = (0..3u8)
+            .map(|i| {
+                let b = stream.seal(&index, b"ctx", &[i; 40]);
+                index = index.next().unwrap();
+                b
+            })
+            .collect();
+        writes[1].payload[0] ^= 1;
+        let temp = WriteCap::generate(&mut rand_core::OsRng);
+        let mut store = Recording::default();
+        let mut writer = StatefulWriter::new(temp.clone(), COPY_STREAM_CTX);
+        for plaintext in copystream::encode(&writes, Geometry::default()).unwrap() {
+            let b = writer.prepare_next(&plaintext);
+            store.boxes.insert(b.box_id, b);
+            writer.advance().unwrap();
+        }
+        for verification in [Verification::Batched, Verification::Each] {
+            store.looked_up.borrow_mut().clear();
+            assert_eq!(
+                plan_copy(&store, &temp, 1000, verification),
+                Err(CopyFailure {
+                    code: ReplyCode::InvalidSignature,
+                    position: 2,
+                })
+            );
+            let looked_up = store.looked_up.borrow();
+            assert!(looked_up.contains(&writes[0].box_id), "{verification:?}");
+            assert!(!looked_up.contains(&writes[1].box_id), "{verification:?}");
+        }
+    }
 }
