@@ -8,6 +8,10 @@
 //! of CPU within a second or two of each memtable switch, and request threads waited behind it
 //! for whole scheduler slices (see the README's load figures).
 //!
+//! The catch is a lock such a thread holds while others wait for it: it runs again only when
+//! the machine has time to spare. [`crate::heap`] keeps the one such lock found so far (the
+//! kernel's memory-map lock, taken to unmap a freed memtable) off the flush thread.
+//!
 //! The threads belong to RocksDB's process-wide default environment, so this applies to every
 //! RocksDB database in the process, and covers the threads that exist when it is called: each
 //! [`crate::storage::Storage`] calls it after opening its database.

@@ -17,7 +17,8 @@
 //! # Ok(()) }
 //! ```
 
-// One call needs `unsafe`: putting RocksDB's threads in SCHED_IDLE (`background`).
+// Two calls need `unsafe`: putting RocksDB's threads in SCHED_IDLE (`background`) and setting
+// glibc malloc's parameters (`heap`).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -25,6 +26,7 @@ pub mod background;
 pub mod config;
 pub mod dedup;
 pub mod faults;
+pub mod heap;
 pub mod loadgen;
 pub mod metrics;
 pub mod replicas;

@@ -247,6 +247,10 @@ impl Storage {
     /// memory for `--ephemeral`. The replicas' identity keys are derived from `--seed` on first
     /// start and persisted; a later start must ask for the same number of replicas.
     pub fn open(config: &Config) -> anyhow::Result<Self> {
+        // Before this database allocates anything: see `crate::heap`.
+        if !crate::heap::keep_heap_memory() {
+            tracing::debug!("glibc malloc's parameters not set (another C library?)");
+        }
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.set_max_background_jobs(2);
