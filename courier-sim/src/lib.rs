@@ -50,7 +50,7 @@ use crate::faults::Faults;
 use crate::metrics::Metrics;
 use crate::routes::App;
 use crate::storage::Storage;
-use crate::verifier::Verifier;
+use crate::verifier::{StoreBatch, Verifier};
 
 /// How long [`Server::shutdown`] waits for open connections before closing them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -78,14 +78,22 @@ pub async fn serve(config: Config) -> anyhow::Result<Server> {
     let storage = tokio::task::spawn_blocking(move || Storage::open(&open_config))
         .await
         .context("opening storage")??;
+    let storage = Arc::new(storage);
     let metrics = Arc::new(Metrics::default());
+    // A weak reference: the storage closes when the server lets go of it (`Server::shutdown`).
+    let stores = Arc::downgrade(&storage);
+    let store: StoreBatch = Box::new(move |boxes| match stores.upgrade() {
+        Some(storage) => storage.write_many(boxes),
+        None => vec![Err(ReplyCode::InternalError); boxes.len()],
+    });
     let verifier = Arc::new(Verifier::new(
         config.max_payload,
         config.verify.into(),
         metrics.clone(),
+        store,
     ));
     let app = Arc::new(App {
-        storage: Arc::new(storage),
+        storage,
         verifier,
         dedup: Dedup::new(config.dedup_entries, config.dedup_bytes),
         faults: Faults::new(&config),

@@ -108,15 +108,13 @@ async fn carry_out(app: Arc<App>, body: Bytes) -> CachedReply {
         Ok((_, query)) => {
             let op = query.op_name();
             let answer = match query {
-                // The signature is checked in a batch with other writes' (see `verifier`);
-                // the RocksDB write with its WAL append runs inline: cheap enough for the
-                // executor threads, and cheaper than a hop to the blocking pool.
-                Query::Write(b) => {
-                    match app.verifier.check(b).await.and_then(|b| storage.write(&b)) {
-                        Ok(outcome) => (200, Reply::write(Ok(outcome)), write_label(outcome)),
-                        Err(code) => refusal(code, false, format!("write refused: {code}")),
-                    }
-                }
+                // Checked and stored in a batch with other writes (see `verifier`), on the
+                // executor threads: the RocksDB write with its one WAL append is cheap enough
+                // for them, and cheaper than a hop to the blocking pool.
+                Query::Write(b) => match app.verifier.write(b).await {
+                    Ok(outcome) => (200, Reply::write(Ok(outcome)), write_label(outcome)),
+                    Err(code) => refusal(code, false, format!("write refused: {code}")),
+                },
                 Query::Read(ids) => match read_off_executor(storage, ids).await {
                     Ok(results) => {
                         let mut counts = [0u64; 3];

@@ -19,7 +19,7 @@
 //! `bacap::store` ([`verdict`] on writes already checked, [`plan_copy`]); this module only reads
 //! and commits.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -408,10 +408,21 @@ impl Storage {
         self.exclusive.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn stripe(&self, id: &BoxId) -> MutexGuard<'_, ()> {
-        let b = id.as_bytes();
-        let i = usize::from(u16::from_le_bytes([b[0], b[1]])) % STRIPES;
-        lock(&self.stripes[i])
+    /// The stripes of `ids`, locked each once and in ascending order, so that writers holding
+    /// several cannot deadlock.
+    fn stripes<'a>(&self, ids: impl Iterator<Item = &'a BoxId>) -> Vec<MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = ids
+            .map(|id| {
+                let b = id.as_bytes();
+                usize::from(u16::from_le_bytes([b[0], b[1]])) % STRIPES
+            })
+            .collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        stripes
+            .into_iter()
+            .map(|i| lock(&self.stripes[i]))
+            .collect()
     }
 
     /// What a read of `id` gets from the first replica of its shard that is up, given the
@@ -481,19 +492,58 @@ impl Storage {
 
     /// Writes a checked box under the storage rules. Blocking: writes RocksDB.
     pub fn write(&self, b: &CheckedBox) -> Result<WriteOutcome, ReplyCode> {
-        let shard = self.replicas.shard(&b.box_id);
+        self.write_many(std::slice::from_ref(b))
+            .pop()
+            .unwrap_or(Err(ReplyCode::InternalError))
+    }
+
+    /// Writes checked boxes under the storage rules, one answer each, as if one after another
+    /// (a box written twice meets its first write), and commits every box stored in one RocksDB
+    /// write: one WAL append for the lot. If that commit fails, so does every write whose
+    /// answer depended on it. Blocking: reads and writes RocksDB.
+    pub fn write_many(&self, boxes: &[CheckedBox]) -> Vec<Result<WriteOutcome, ReplyCode>> {
         let _shared = self.shared();
-        let _stripe = self.stripe(&b.box_id);
-        let existing = self.get_box(&b.box_id, shard)?;
-        match verdict(existing.as_ref(), b) {
-            WriteVerdict::Store => {
-                let mut batch = WriteBatch::default();
-                self.put_box(&mut batch, b, shard);
-                self.commit(batch)?;
-                Ok(WriteOutcome::Stored)
+        let _stripes = self.stripes(boxes.iter().map(|b| &b.box_id));
+        let mut batch = WriteBatch::default();
+        // The boxes this batch stores, by ID: what a later write of the same ID meets.
+        let mut pending: HashMap<BoxId, &SealedBox> = HashMap::new();
+        // For each answer, whether it holds only if the batch is committed.
+        let mut uncommitted = vec![false; boxes.len()];
+        let mut answers: Vec<Result<WriteOutcome, ReplyCode>> = boxes
+            .iter()
+            .zip(&mut uncommitted)
+            .map(|(b, uncommitted)| {
+                let shard = self.replicas.shard(&b.box_id);
+                let stored;
+                let existing = match pending.get(&b.box_id) {
+                    Some(&earlier) => {
+                        *uncommitted = true;
+                        Some(earlier)
+                    }
+                    None => {
+                        stored = self.get_box(&b.box_id, shard)?;
+                        stored.as_ref()
+                    }
+                };
+                match verdict(existing, b) {
+                    WriteVerdict::Store => {
+                        self.put_box(&mut batch, b, shard);
+                        pending.insert(b.box_id, b);
+                        *uncommitted = true;
+                        Ok(WriteOutcome::Stored)
+                    }
+                    WriteVerdict::Unchanged(outcome) => Ok(outcome),
+                }
+            })
+            .collect();
+        if !pending.is_empty() {
+            if let Err(code) = self.commit(batch) {
+                for (answer, _) in answers.iter_mut().zip(uncommitted).filter(|(_, u)| *u) {
+                    *answer = Err(code);
+                }
             }
-            WriteVerdict::Unchanged(outcome) => Ok(outcome),
         }
+        answers
     }
 
     /// Reads many boxes, one result per ID in order. Fails as a whole (transiently) if both
@@ -746,6 +796,70 @@ mod tests {
             .take_while(|k| k[0] == b'b')
             .count();
         assert_eq!(stored, boxes.len());
+    }
+
+    /// What reads of `ids` answer: whether each is a tombstone, and its payload.
+    fn contents(s: &Storage, ids: &[BoxId]) -> Vec<(bool, Option<Vec<u8>>)> {
+        s.read_many(ids)
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                let tombstone = r.code == ReplyCode::Tombstone as u8;
+                (tombstone, r.payload.map(|p| p.into_vec()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_of_writes_is_answered_and_stored_as_the_same_writes_one_by_one() {
+        use bacap::WriteCap;
+        use rand_core::SeedableRng;
+        let w = WriteCap::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(3));
+        let first = w.first_index().clone();
+        let second = first.next().unwrap();
+        let third = second.next().unwrap();
+        let a = w.seal(&first, b"ctx", b"a");
+        let a_other = w.seal(&first, b"ctx", b"another a");
+        let b = w.seal(&second, b"ctx", b"b");
+        let b_gone = w.tombstone(&second, b"ctx");
+        let c = w.seal(&third, b"ctx", b"c");
+        // Already stored before the batch: c.
+        let writes: Vec<CheckedBox> = [&a, &a, &a_other, &b, &b_gone, &b, &c, &b_gone]
+            .into_iter()
+            .map(checked)
+            .collect();
+        let ids = [a.box_id, b.box_id, c.box_id];
+
+        let one_by_one = storage();
+        one_by_one.write(&checked(&c)).unwrap();
+        let expected: Vec<_> = writes.iter().map(|w| one_by_one.write(w)).collect();
+        assert_eq!(
+            expected,
+            [
+                Ok(WriteOutcome::Stored),
+                Ok(WriteOutcome::AlreadyExists { identical: true }),
+                Ok(WriteOutcome::AlreadyExists { identical: false }),
+                Ok(WriteOutcome::Stored),
+                Ok(WriteOutcome::Stored),
+                Ok(WriteOutcome::Tombstoned),
+                Ok(WriteOutcome::AlreadyExists { identical: true }),
+                Ok(WriteOutcome::AlreadyExists { identical: true }),
+            ],
+            "the rules, one write at a time"
+        );
+
+        let batched = storage();
+        batched.write(&checked(&c)).unwrap();
+        assert_eq!(batched.write_many(&writes), expected);
+        assert_eq!(contents(&batched, &ids), contents(&one_by_one, &ids));
+        assert_eq!(
+            contents(&batched, &ids),
+            [
+                (false, Some(a.payload.clone())),
+                (true, None),
+                (false, Some(c.payload.clone()))
+            ]
+        );
     }
 
     #[test]

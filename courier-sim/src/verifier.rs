@@ -1,4 +1,5 @@
-//! The signature checks of writes, batched across concurrent queries.
+//! The write path: signature checks batched across concurrent queries, and the storage of what
+//! passes, a batch at a time.
 //!
 //! Every write query queues its box and awaits the answer. Whichever query finds nobody
 //! leading starts a leader task on the runtime, which takes every box queued (up to
@@ -15,11 +16,17 @@
 //! box), so a lone client's write is checked at once. The checks run on the runtime's worker
 //! threads, as the checks of one write each before them did: a thread of their own would get a
 //! fair share of the cores, not what the load needs.
+//!
+//! The leader then stores what passed: it hands the batch's checked boxes to the store function
+//! the verifier was made with (the courier's [`crate::storage::Storage::write_many`], which
+//! commits them in one RocksDB write, one WAL append for all), and answers each query with its
+//! write's outcome. One write per box cost a WAL append each, and a RocksDB write-thread
+//! hand-over whenever the two worker threads wrote at once.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use bacap::store::{check_box, check_boxes, CheckedBox, ReplyCode, Verification};
+use bacap::store::{check_box, check_boxes, CheckedBox, ReplyCode, Verification, WriteOutcome};
 use bacap::SealedBox;
 use tokio::sync::oneshot;
 
@@ -32,9 +39,13 @@ pub const WINDOW: Duration = Duration::from_millis(1);
 /// A batch this large gains little from more boxes: the leader does not wait for more.
 pub const ENOUGH: usize = 16;
 
+/// What stores a batch of checked boxes, answering for each in order.
+pub type StoreBatch =
+    Box<dyn Fn(&[CheckedBox]) -> Vec<Result<WriteOutcome, ReplyCode>> + Send + Sync>;
+
 struct Job {
     sealed: SealedBox,
-    answer: oneshot::Sender<Result<CheckedBox, ReplyCode>>,
+    answer: oneshot::Sender<Result<WriteOutcome, ReplyCode>>,
 }
 
 #[derive(Default)]
@@ -46,23 +57,30 @@ struct Queue {
     gather: bool,
 }
 
-/// The checks of writes for payloads of at most a given size.
+/// The checks and storage of writes, for payloads of at most a given size.
 pub struct Verifier {
     max_payload: usize,
     verification: Verification,
     metrics: Arc<Metrics>,
+    store: StoreBatch,
     queue: Mutex<Queue>,
 }
 
 impl Verifier {
-    /// A verifier for payloads of at most `max_payload` bytes, counting its batches in
-    /// `metrics`. With [`Verification::Each`] every write is checked on its own, at once, by
-    /// the query that carries it.
-    pub fn new(max_payload: usize, verification: Verification, metrics: Arc<Metrics>) -> Self {
+    /// A verifier for payloads of at most `max_payload` bytes that stores what passes with
+    /// `store`, counting its batches in `metrics`. With [`Verification::Each`] every write is
+    /// checked and stored on its own, at once, by the query that carries it.
+    pub fn new(
+        max_payload: usize,
+        verification: Verification,
+        metrics: Arc<Metrics>,
+        store: StoreBatch,
+    ) -> Self {
         Self {
             max_payload,
             verification,
             metrics,
+            store,
             queue: Mutex::new(Queue::default()),
         }
     }
@@ -71,12 +89,15 @@ impl Verifier {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Checks a write's payload size and signature ([`bacap::store::check_box`]'s answer).
-    /// Must run on a Tokio runtime.
-    pub async fn check(self: &Arc<Self>, sealed: SealedBox) -> Result<CheckedBox, ReplyCode> {
+    /// Checks a write's payload size and signature ([`bacap::store::check_box`]'s refusal if
+    /// it fails) and stores it (the store function's answer). Must run on a Tokio runtime.
+    pub async fn write(self: &Arc<Self>, sealed: SealedBox) -> Result<WriteOutcome, ReplyCode> {
         if self.verification == Verification::Each {
             self.metrics.verify_batch(1);
-            return check_box(sealed, self.max_payload);
+            let checked = check_box(sealed, self.max_payload)?;
+            return (self.store)(&[checked])
+                .pop()
+                .unwrap_or(Err(ReplyCode::InternalError));
         }
         let (answer, answered) = oneshot::channel();
         let lead = {
@@ -115,22 +136,37 @@ impl Verifier {
                 queue.gather = n > 1;
                 queue.jobs.drain(..n).collect::<Vec<_>>()
             };
-            self.check_batch(batch);
+            self.check_and_store(batch);
             // The answered queries were woken on this thread: let them go on first.
             tokio::task::yield_now().await;
         }
     }
 
-    fn check_batch(&self, batch: Vec<Job>) {
+    fn check_and_store(&self, batch: Vec<Job>) {
         self.metrics.verify_batch(batch.len() as u64);
         let (boxes, answers): (Vec<SealedBox>, Vec<_>) =
             batch.into_iter().map(|j| (j.sealed, j.answer)).unzip();
+        let mut passed = Vec::with_capacity(boxes.len());
+        let mut waiting = Vec::with_capacity(boxes.len());
         for (checked, answer) in check_boxes(boxes, self.max_payload, self.verification)
             .into_iter()
             .zip(answers)
         {
-            // The query may be gone (its client went away); then nobody waits for the answer.
-            let _ = answer.send(checked);
+            match checked {
+                Ok(b) => {
+                    passed.push(b);
+                    waiting.push(answer);
+                }
+                // The query may be gone (its client went away); then nobody waits for the answer.
+                Err(code) => drop(answer.send(Err(code))),
+            }
+        }
+        if passed.is_empty() {
+            return;
+        }
+        let mut outcomes = (self.store)(&passed).into_iter();
+        for answer in waiting {
+            let _ = answer.send(outcomes.next().unwrap_or(Err(ReplyCode::InternalError)));
         }
     }
 }
@@ -140,6 +176,36 @@ mod tests {
     use super::*;
     use bacap::{Signature, WriteCap};
     use rand_core::SeedableRng;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// What [`recording_store`]'s store answers for `b`: something that differs between boxes,
+    /// so that an answer shows whose it is.
+    fn answer_for(b: &SealedBox) -> WriteOutcome {
+        WriteOutcome::AlreadyExists {
+            identical: b.payload.len() % 2 == 0,
+        }
+    }
+
+    /// A store that answers [`answer_for`] each box and counts its calls and boxes.
+    fn recording_store() -> (StoreBatch, Arc<(AtomicUsize, AtomicUsize)>) {
+        let counts = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+        let seen = counts.clone();
+        let store: StoreBatch = Box::new(move |boxes| {
+            seen.0.fetch_add(1, Ordering::Relaxed);
+            seen.1.fetch_add(boxes.len(), Ordering::Relaxed);
+            boxes.iter().map(|b| Ok(answer_for(b))).collect()
+        });
+        (store, counts)
+    }
+
+    fn verifier(max_payload: usize, verification: Verification) -> Arc<Verifier> {
+        Arc::new(Verifier::new(
+            max_payload,
+            verification,
+            Arc::default(),
+            recording_store().0,
+        ))
+    }
 
     fn boxes(n: usize) -> Vec<SealedBox> {
         let w = WriteCap::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(7));
@@ -155,13 +221,22 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_writes_get_their_own_answers_in_batches() {
-        let verifier = check_200_concurrent_writes(Verification::Batched).await;
+        let (verifier, stores) = write_200_concurrently(Verification::Batched).await;
         let (batches, checked) = verifier.metrics.verify_counts();
         assert_eq!(checked, 200);
         assert!(
             batches < 200,
             "200 concurrent writes are checked in batches"
         );
+        let (calls, stored) = (
+            stores.0.load(Ordering::Relaxed),
+            stores.1.load(Ordering::Relaxed),
+        );
+        assert_eq!(
+            stored, 50,
+            "each write that passes is stored once, no other"
+        );
+        assert!(calls < 50, "stored in batches ({calls} calls)");
         // The leader stops once it finds the queue empty (after one more gathering sleep).
         for _ in 0..1000 {
             if verifier.lock().leaders == 0 {
@@ -174,19 +249,27 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn each_write_can_be_checked_on_its_own() {
-        let verifier = check_200_concurrent_writes(Verification::Each).await;
+        let (verifier, stores) = write_200_concurrently(Verification::Each).await;
         assert_eq!(verifier.metrics.verify_counts(), (200, 200));
         assert_eq!(verifier.lock().leaders, 0, "no leader ever ran");
+        assert_eq!(
+            stores.0.load(Ordering::Relaxed),
+            50,
+            "one store call per write"
+        );
     }
 
-    /// Checks 200 writes concurrently, three in four of them bad (in three ways), asserting each
-    /// answer; returns the verifier.
-    async fn check_200_concurrent_writes(verification: Verification) -> Arc<Verifier> {
-        let verifier = Arc::new(Verifier::new(100, verification, Arc::default()));
+    /// Writes 200 boxes concurrently, three in four of them bad (in three ways), asserting each
+    /// answer; returns the verifier and its store's counts (calls, boxes).
+    async fn write_200_concurrently(
+        verification: Verification,
+    ) -> (Arc<Verifier>, Arc<(AtomicUsize, AtomicUsize)>) {
+        let (store, stores) = recording_store();
+        let verifier = Arc::new(Verifier::new(100, verification, Arc::default(), store));
         let mut cases = Vec::new();
         for (i, mut b) in boxes(200).into_iter().enumerate() {
             let expected = match i % 4 {
-                0 => Ok(()),
+                0 => Ok(answer_for(&b)),
                 1 => {
                     b.payload[0] ^= 1;
                     Err(ReplyCode::InvalidSignature)
@@ -207,27 +290,49 @@ mod tests {
             .map(|(b, expected)| {
                 let verifier = verifier.clone();
                 tokio::spawn(async move {
-                    let id = b.box_id;
-                    let got = verifier.check(b).await;
-                    if let Ok(checked) = &got {
-                        assert_eq!(checked.box_id, id, "the answer belongs to the query");
-                    }
-                    assert_eq!(got.map(|_| ()), expected);
+                    assert_eq!(verifier.write(b).await, expected);
                 })
             })
             .collect();
         for t in tasks {
             t.await.unwrap();
         }
-        verifier
+        (verifier, stores)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_store_fails_every_write_in_it() {
+        let store: StoreBatch =
+            Box::new(|boxes| vec![Err(ReplyCode::DatabaseFailure); boxes.len()]);
+        let verifier = Arc::new(Verifier::new(
+            2000,
+            Verification::Batched,
+            Arc::default(),
+            store,
+        ));
+        let tasks: Vec<_> = boxes(40)
+            .into_iter()
+            .map(|b| {
+                let verifier = verifier.clone();
+                tokio::spawn(async move { verifier.write(b).await })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), Err(ReplyCode::DatabaseFailure));
+        }
     }
 
     #[tokio::test]
     async fn sequential_writes_are_checked_one_by_one() {
         let metrics = Arc::new(Metrics::default());
-        let verifier = Arc::new(Verifier::new(2000, Verification::Batched, metrics.clone()));
+        let verifier = Arc::new(Verifier::new(
+            2000,
+            Verification::Batched,
+            metrics.clone(),
+            recording_store().0,
+        ));
         for b in boxes(5) {
-            verifier.check(b).await.unwrap();
+            assert_eq!(verifier.write(b.clone()).await, Ok(answer_for(&b)));
             assert!(!verifier.lock().gather, "a lone write is not held back");
         }
         assert_eq!(metrics.verify_counts(), (5, 5));
@@ -236,17 +341,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_query_that_goes_away_does_not_stall_the_others() {
         use futures_util::FutureExt;
-        let verifier = Arc::new(Verifier::new(
-            2000,
-            Verification::Batched,
-            Arc::new(Metrics::default()),
-        ));
+        let verifier = verifier(2000, Verification::Batched);
         let mut boxes = boxes(3).into_iter();
         // Each query queues its box and is dropped before its answer, the first as the leader.
         for b in boxes.by_ref().take(2) {
-            assert!(verifier.check(b).now_or_never().is_none());
+            assert!(verifier.write(b).now_or_never().is_none());
         }
-        let last = verifier.check(boxes.next().unwrap());
+        let last = verifier.write(boxes.next().unwrap());
         let answered = tokio::time::timeout(Duration::from_secs(10), last).await;
         assert!(matches!(answered, Ok(Ok(_))), "the last query is answered");
     }
