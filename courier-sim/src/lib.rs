@@ -158,10 +158,7 @@ impl Server {
     /// Takes replica `r` down or brings it back (replaying what it missed); like
     /// `POST /admin/replicas/{r}/down|up`. Returns how many boxes were replayed.
     pub async fn set_replica_up(&self, r: u8, up: bool) -> Result<usize, ReplyCode> {
-        let storage = self.app.storage.clone();
-        tokio::task::spawn_blocking(move || storage.set_replica_up(r, up))
-            .await
-            .unwrap_or(Err(ReplyCode::InternalError))
+        routes::off_executor(&self.app.storage, move |s| s.set_replica_up(r, up)).await
     }
 
     /// Stops accepting connections, lets open ones finish (closing them after a grace period)

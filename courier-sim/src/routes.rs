@@ -84,17 +84,21 @@ fn refusal(code: ReplyCode, malformed: bool, message: String) -> (u16, Reply, &'
     )
 }
 
-/// Reads a batch of boxes on the blocking pool. Boxes that are no longer in a memtable are
-/// read from table files, and once the data outgrows the page cache that means waiting on the
-/// disk, up to one wait per box; on the executor threads each wait would hold up every other
-/// query, writes included. A read request carries many boxes, so the hop to the pool is paid
-/// once for all of them.
-async fn read_off_executor(
+/// Runs `work` on the storage on Tokio's blocking pool, off the executor threads; a task that
+/// panics answers InternalError.
+///
+/// Batch reads go there: boxes that are no longer in a memtable are read from table files, and
+/// once the data outgrows the page cache that means waiting on the disk, up to one wait per box;
+/// on the executor threads each wait would hold up every other query, writes included. A read
+/// request carries many boxes, so the hop to the pool is paid once for all of them. So do copy
+/// commands (which read and verify a whole stream) and replicas coming back (which replay what
+/// they missed).
+pub(crate) async fn off_executor<T: Send + 'static>(
     storage: &Arc<Storage>,
-    ids: Vec<bacap::BoxId>,
-) -> Result<Vec<wire::ReadResult>, ReplyCode> {
+    work: impl FnOnce(&Storage) -> Result<T, ReplyCode> + Send + 'static,
+) -> Result<T, ReplyCode> {
     let storage = storage.clone();
-    tokio::task::spawn_blocking(move || storage.read_many(&ids))
+    tokio::task::spawn_blocking(move || work(&storage))
         .await
         .unwrap_or(Err(ReplyCode::InternalError))
 }
@@ -115,7 +119,7 @@ async fn carry_out(app: Arc<App>, body: Bytes) -> CachedReply {
                     Ok(outcome) => (200, Reply::write(Ok(outcome)), write_label(outcome)),
                     Err(code) => refusal(code, false, format!("write refused: {code}")),
                 },
-                Query::Read(ids) => match read_off_executor(storage, ids).await {
+                Query::Read(ids) => match off_executor(storage, move |s| s.read_many(&ids)).await {
                     Ok(results) => {
                         let mut counts = [0u64; 3];
                         for r in &results {
@@ -136,23 +140,18 @@ async fn carry_out(app: Arc<App>, body: Bytes) -> CachedReply {
                     }
                     Err(code) => refusal(code, false, format!("read failed: {code}")),
                 },
-                // A copy reads and verifies a whole stream: off the executor threads.
-                Query::Copy(cap) => {
-                    let storage = storage.clone();
-                    let result = tokio::task::spawn_blocking(move || storage.copy(&cap)).await;
-                    match result.unwrap_or(Err(ReplyCode::InternalError)) {
-                        Ok(status) => {
-                            let label = match status {
-                                CopyStatus::Succeeded => "succeeded",
-                                CopyStatus::InProgress => "in_progress",
-                                CopyStatus::Failed(_) => "failed",
-                            };
-                            let status = WireCopyStatus::from_status(status);
-                            (200, Reply::Copy { status }, label)
-                        }
-                        Err(code) => refusal(code, false, format!("copy failed: {code}")),
+                Query::Copy(cap) => match off_executor(storage, move |s| s.copy(&cap)).await {
+                    Ok(status) => {
+                        let label = match status {
+                            CopyStatus::Succeeded => "succeeded",
+                            CopyStatus::InProgress => "in_progress",
+                            CopyStatus::Failed(_) => "failed",
+                        };
+                        let status = WireCopyStatus::from_status(status);
+                        (200, Reply::Copy { status }, label)
                     }
-                }
+                    Err(code) => refusal(code, false, format!("copy failed: {code}")),
+                },
                 Query::CopyStatus(key) => match storage.copy_status(&key) {
                     Ok(status) => {
                         let label = if status.is_some() { "known" } else { "unknown" };
