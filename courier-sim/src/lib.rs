@@ -82,9 +82,9 @@ pub async fn serve(config: Config) -> anyhow::Result<Server> {
     let metrics = Arc::new(Metrics::default());
     // A weak reference: the storage closes when the server lets go of it (`Server::shutdown`).
     let stores = Arc::downgrade(&storage);
-    let store: StoreBatch = Box::new(move |boxes| match stores.upgrade() {
-        Some(storage) => storage.write_many(boxes),
-        None => vec![Err(ReplyCode::InternalError); boxes.len()],
+    let store: StoreBatch = Box::new(move |boxes, wait| match stores.upgrade() {
+        Some(storage) => storage.write_many_or_decline(boxes, wait),
+        None => Some(vec![Err(ReplyCode::InternalError); boxes.len()]),
     });
     let verifier = Arc::new(Verifier::new(
         config.max_payload,

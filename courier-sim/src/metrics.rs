@@ -49,6 +49,9 @@ pub struct Metrics {
     verify_batches: AtomicU64,
     /// Writes checked in those batches.
     verified_boxes: AtomicU64,
+    /// Batches of checked writes that RocksDB held back (a write stall), stored off the request
+    /// threads.
+    held_back_batches: AtomicU64,
 }
 
 /// What a batch read found, for [`Metrics::boxes_read`].
@@ -90,6 +93,11 @@ impl Metrics {
     pub fn verify_batch(&self, n: u64) {
         self.verify_batches.fetch_add(1, Ordering::Relaxed);
         self.verified_boxes.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts a batch of checked writes that RocksDB held back, stored on the blocking pool.
+    pub fn store_waited(&self) {
+        self.held_back_batches.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The batches counted by [`Metrics::verify_batch`] and the writes in them.
@@ -168,6 +176,16 @@ impl Metrics {
         let _ = writeln!(out, "courier_verified_writes_total {boxes}");
         let _ = writeln!(
             out,
+            "# HELP courier_held_back_write_batches_total Batches of checked writes that RocksDB held back (a write stall)."
+        );
+        let _ = writeln!(out, "# TYPE courier_held_back_write_batches_total counter");
+        let _ = writeln!(
+            out,
+            "courier_held_back_write_batches_total {}",
+            self.held_back_batches.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
             "# HELP courier_dedup_entries Replies held in the deduplication cache."
         );
         let _ = writeln!(out, "# TYPE courier_dedup_entries gauge");
@@ -225,6 +243,7 @@ mod tests {
         m.lost_reply();
         m.verify_batch(5);
         m.verify_batch(1);
+        m.store_waited();
         let text = m.render(&[true, false], 3);
         for line in [
             "courier_queries_total{op=\"write\",outcome=\"success\"} 2",
@@ -233,6 +252,7 @@ mod tests {
             "courier_lost_replies_total 1",
             "courier_verify_batches_total 2",
             "courier_verified_writes_total 6",
+            "courier_held_back_write_batches_total 1",
             "courier_replica_up{replica=\"1\"} 0",
             "courier_query_duration_seconds_bucket{op=\"write\",le=\"0.0001\"} 1",
             "courier_query_duration_seconds_bucket{op=\"write\",le=\"0.0005\"} 2",

@@ -21,7 +21,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use anyhow::{bail, Context};
 use bacap::store::wire::ReadResult;
@@ -35,6 +35,7 @@ use rocksdb::{
     DEFAULT_COLUMN_FAMILY_NAME,
 };
 
+use crate::background::BacklogWatch;
 use crate::config::Config;
 use crate::replicas::{IdentityKey, Replicas};
 
@@ -177,9 +178,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The boxes of every replica, the copy-command statuses, and the locks that make each write
 /// and each copy atomic.
 pub struct Storage {
-    db: DB,
+    /// Declared (so dropped) first: its thread lets go of the database before `db` closes it.
+    _backlog: BacklogWatch,
+    db: Arc<DB>,
     replicas: Replicas,
     write_opts: WriteOptions,
+    /// `write_opts`, but failing (RocksDB's "incomplete") where RocksDB would hold a write back.
+    write_opts_no_wait: WriteOptions,
     max_payload: usize,
     verification: Verification,
     /// Serializes check-and-write of the same box (striped by box ID).
@@ -235,6 +240,17 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("creating data directory {}", dir.display()))
 }
 
+/// Whether a write may wait while RocksDB holds writes back: it slows them down, then stops them,
+/// while its flushes or compactions are behind (`crate::background`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Wait for as long as RocksDB makes it.
+    Yes,
+    /// Decline the write instead, writing nothing, so that the caller can wait elsewhere (the
+    /// verifier's leader runs on a request thread, which a stopped write would hold).
+    No,
+}
+
 /// The size of a memtable, in bytes (RocksDB's write buffer).
 const WRITE_BUFFER_SIZE: usize = 128 << 20;
 
@@ -286,6 +302,12 @@ impl Storage {
         opts.set_memtable_prefix_bloom_ratio(0.004);
         let mut table = BlockBasedOptions::default();
         table.set_bloom_filter(10.0, false);
+        if std::env::var_os("COURIER_HASHIDX").is_some() {
+            table.set_index_type(rocksdb::BlockBasedIndexType::HashSearch);
+        }
+        if std::env::var_os("COURIER_DBHASH").is_some() {
+            table.set_data_block_index_type(rocksdb::DataBlockIndexType::BinaryAndHash);
+        }
         opts.set_block_based_table_factory(&table);
 
         // Flushes and compactions write their files out a megabyte at a time, and run below the
@@ -381,10 +403,17 @@ impl Storage {
 
         let mut write_opts = WriteOptions::default();
         write_opts.set_sync(config.sync);
+        let mut write_opts_no_wait = WriteOptions::default();
+        write_opts_no_wait.set_sync(config.sync);
+        write_opts_no_wait.set_no_slowdown(true);
+        let db = Arc::new(db);
         Ok(Self {
+            _backlog: BacklogWatch::start(db.clone())
+                .context("starting the thread that watches RocksDB's backlog")?,
             db,
             replicas,
             write_opts,
+            write_opts_no_wait,
             max_payload: config.max_payload,
             verification: config.verify.into(),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
@@ -500,8 +529,20 @@ impl Storage {
     /// Writes checked boxes under the storage rules, one answer each, as if one after another
     /// (a box written twice meets its first write), and commits every box stored in one RocksDB
     /// write: one WAL append for the lot. If that commit fails, so does every write whose
-    /// answer depended on it. Blocking: reads and writes RocksDB.
+    /// answer depended on it. Blocking: reads and writes RocksDB, and waits for as long as
+    /// RocksDB holds writes back (see [`Wait`]).
     pub fn write_many(&self, boxes: &[CheckedBox]) -> Vec<Result<WriteOutcome, ReplyCode>> {
+        self.write_many_or_decline(boxes, Wait::Yes)
+            .unwrap_or_else(|| vec![Err(ReplyCode::InternalError); boxes.len()])
+    }
+
+    /// [`Storage::write_many`]; with [`Wait::No`], `None` instead if RocksDB would hold the
+    /// commit back: then nothing of it is written.
+    pub fn write_many_or_decline(
+        &self,
+        boxes: &[CheckedBox],
+        wait: Wait,
+    ) -> Option<Vec<Result<WriteOutcome, ReplyCode>>> {
         let _shared = self.shared();
         let _stripes = self.stripes(boxes.iter().map(|b| &b.box_id));
         let mut batch = WriteBatch::default();
@@ -537,13 +578,23 @@ impl Storage {
             })
             .collect();
         if !pending.is_empty() {
-            if let Err(code) = self.commit(batch) {
+            let opts = match wait {
+                Wait::Yes => &self.write_opts,
+                Wait::No => &self.write_opts_no_wait,
+            };
+            let committed = match self.db.write_opt(batch, opts) {
+                Err(e) if wait == Wait::No && e.kind() == rocksdb::ErrorKind::Incomplete => {
+                    return None;
+                }
+                committed => committed.map_err(db_failure),
+            };
+            if let Err(code) = committed {
                 for (answer, _) in answers.iter_mut().zip(uncommitted).filter(|(_, u)| *u) {
                     *answer = Err(code);
                 }
             }
         }
-        answers
+        Some(answers)
     }
 
     /// Reads many boxes, one result per ID in order. Fails as a whole (transiently) if both
@@ -711,6 +762,9 @@ mod tests {
     #[test]
     fn rocksdb_background_threads_are_idle_class_once_open() {
         use crate::background::linux::{policy, threads_named};
+        let _serial = crate::background::SCHEDULING_TESTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
         for config in [
             Config::ephemeral(),
@@ -848,18 +902,24 @@ mod tests {
             "the rules, one write at a time"
         );
 
-        let batched = storage();
-        batched.write(&checked(&c)).unwrap();
-        assert_eq!(batched.write_many(&writes), expected);
-        assert_eq!(contents(&batched, &ids), contents(&one_by_one, &ids));
-        assert_eq!(
-            contents(&batched, &ids),
-            [
-                (false, Some(a.payload.clone())),
-                (true, None),
-                (false, Some(c.payload.clone()))
-            ]
-        );
+        // Whether or not the batch may wait for RocksDB (nothing holds writes back here).
+        for wait in [Wait::Yes, Wait::No] {
+            let batched = storage();
+            batched.write(&checked(&c)).unwrap();
+            assert_eq!(
+                batched.write_many_or_decline(&writes, wait),
+                Some(expected.clone())
+            );
+            assert_eq!(contents(&batched, &ids), contents(&one_by_one, &ids));
+            assert_eq!(
+                contents(&batched, &ids),
+                [
+                    (false, Some(a.payload.clone())),
+                    (true, None),
+                    (false, Some(c.payload.clone()))
+                ]
+            );
+        }
     }
 
     #[test]

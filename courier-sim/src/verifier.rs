@@ -23,6 +23,11 @@
 //! write's outcome. One write per box cost a WAL append each, and a RocksDB write-thread
 //! hand-over whenever the two worker threads wrote at once. A write whose query has gone (its
 //! client went away) is stored all the same, as a courier that lost the connection would.
+//!
+//! The leader asks the store not to wait ([`Wait::No`]): while RocksDB holds writes back (its
+//! flushes or compactions are behind), a commit would block the worker thread, and with it every
+//! query that thread serves. A store that declines is asked again on Tokio's blocking pool,
+//! where waiting holds up only the writes of that batch.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -32,6 +37,7 @@ use bacap::SealedBox;
 use tokio::sync::oneshot;
 
 use crate::metrics::Metrics;
+use crate::storage::Wait;
 
 /// The most boxes checked together.
 pub const MAX_BATCH: usize = 64;
@@ -40,9 +46,10 @@ pub const WINDOW: Duration = Duration::from_millis(1);
 /// A batch this large gains little from more boxes: the leader does not wait for more.
 pub const ENOUGH: usize = 16;
 
-/// What stores a batch of checked boxes, answering for each in order.
+/// What stores a batch of checked boxes, answering for each in order; with [`Wait::No`] it may
+/// decline instead (`None`, having stored nothing) where storing would wait.
 pub type StoreBatch =
-    Box<dyn Fn(&[CheckedBox]) -> Vec<Result<WriteOutcome, ReplyCode>> + Send + Sync>;
+    Box<dyn Fn(&[CheckedBox], Wait) -> Option<Vec<Result<WriteOutcome, ReplyCode>>> + Send + Sync>;
 
 struct Job {
     sealed: SealedBox,
@@ -96,7 +103,9 @@ impl Verifier {
         if self.verification == Verification::Each {
             self.metrics.verify_batch(1);
             let checked = check_box(sealed, self.max_payload)?;
-            return (self.store)(&[checked])
+            return self
+                .store(vec![checked])
+                .await
                 .pop()
                 .unwrap_or(Err(ReplyCode::InternalError));
         }
@@ -137,13 +146,32 @@ impl Verifier {
                 queue.gather = n > 1;
                 queue.jobs.drain(..n).collect::<Vec<_>>()
             };
-            self.check_and_store(batch);
+            self.check_and_store(batch).await;
             // The answered queries were woken on this thread: let them go on first.
             tokio::task::yield_now().await;
         }
     }
 
-    fn check_and_store(&self, batch: Vec<Job>) {
+    /// Stores checked boxes, one answer each: at once if the store can without waiting,
+    /// otherwise on the blocking pool.
+    async fn store(
+        self: &Arc<Self>,
+        boxes: Vec<CheckedBox>,
+    ) -> Vec<Result<WriteOutcome, ReplyCode>> {
+        if let Some(outcomes) = (self.store)(&boxes, Wait::No) {
+            return outcomes;
+        }
+        self.metrics.store_waited();
+        let this = self.clone();
+        let n = boxes.len();
+        tokio::task::spawn_blocking(move || (this.store)(&boxes, Wait::Yes))
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| vec![Err(ReplyCode::InternalError); n])
+    }
+
+    async fn check_and_store(self: &Arc<Self>, batch: Vec<Job>) {
         self.metrics.verify_batch(batch.len() as u64);
         let (boxes, answers): (Vec<SealedBox>, Vec<_>) =
             batch.into_iter().map(|j| (j.sealed, j.answer)).unzip();
@@ -165,7 +193,7 @@ impl Verifier {
         if passed.is_empty() {
             return;
         }
-        let mut outcomes = (self.store)(&passed).into_iter();
+        let mut outcomes = self.store(passed).await.into_iter();
         for answer in waiting {
             let _ = answer.send(outcomes.next().unwrap_or(Err(ReplyCode::InternalError)));
         }
@@ -191,10 +219,10 @@ mod tests {
     fn recording_store() -> (StoreBatch, Arc<(AtomicUsize, AtomicUsize)>) {
         let counts = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
         let seen = counts.clone();
-        let store: StoreBatch = Box::new(move |boxes| {
+        let store: StoreBatch = Box::new(move |boxes, _| {
             seen.0.fetch_add(1, Ordering::Relaxed);
             seen.1.fetch_add(boxes.len(), Ordering::Relaxed);
-            boxes.iter().map(|b| Ok(answer_for(b))).collect()
+            Some(boxes.iter().map(|b| Ok(answer_for(b))).collect())
         });
         (store, counts)
     }
@@ -305,10 +333,46 @@ mod tests {
         (verifier, stores)
     }
 
+    #[tokio::test]
+    async fn a_batch_the_store_declines_is_stored_off_the_runtime_thread() {
+        // Declines every batch it is not allowed to wait for, like a stalled RocksDB, and
+        // records the thread of each batch it stores.
+        let runtime_thread = std::thread::current().id();
+        let stored_on = Arc::new(Mutex::new(Vec::new()));
+        let metrics = Arc::new(Metrics::default());
+        for verification in [Verification::Batched, Verification::Each] {
+            let record = stored_on.clone();
+            let store: StoreBatch = Box::new(move |boxes, wait| {
+                if wait == Wait::No {
+                    return None;
+                }
+                record.lock().unwrap().push(std::thread::current().id());
+                Some(boxes.iter().map(|b| Ok(answer_for(b))).collect())
+            });
+            let verifier = Arc::new(Verifier::new(2000, verification, metrics.clone(), store));
+            let tasks: Vec<_> = boxes(20)
+                .into_iter()
+                .map(|b| {
+                    let verifier = verifier.clone();
+                    tokio::spawn(async move { (verifier.write(b.clone()).await, b) })
+                })
+                .collect();
+            for t in tasks {
+                let (answer, b) = t.await.unwrap();
+                assert_eq!(answer, Ok(answer_for(&b)), "{verification:?}");
+            }
+        }
+        let stored_on = stored_on.lock().unwrap();
+        assert!(!stored_on.is_empty());
+        assert!(stored_on.iter().all(|&t| t != runtime_thread));
+        let held_back = format!("courier_held_back_write_batches_total {}", stored_on.len());
+        assert!(metrics.render(&[], 0).lines().any(|l| l == held_back));
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_store_fails_every_write_in_it() {
         let store: StoreBatch =
-            Box::new(|boxes| vec![Err(ReplyCode::DatabaseFailure); boxes.len()]);
+            Box::new(|boxes, _| Some(vec![Err(ReplyCode::DatabaseFailure); boxes.len()]));
         let verifier = Arc::new(Verifier::new(
             2000,
             Verification::Batched,

@@ -4,7 +4,10 @@
 //! - [`ClientKind::Lean`] (the default): one connection per writer or reader, opened before the
 //!   clock starts, straight on hyper's connection API. A query is encoded, sent, answered and
 //!   decoded, and nothing else happens: no pool, no redirect or proxy layers, no resends (a
-//!   query that gets no reply within [`LEAN_TIMEOUT`] counts as an error).
+//!   query that gets no reply within [`LEAN_TIMEOUT`] counts as an error). A connection that
+//!   failed a query (or was closed) is dropped, and the task's next query opens a new one, as
+//!   a client would; before, every later query of that task failed at once, and one stall of
+//!   the courier turned the rest of a run into errors.
 //! - [`ClientKind::Store`]: the client applications use, [`HttpStore`] (reqwest, with its
 //!   connection pool, timeouts and resends), shared by every task.
 
@@ -82,25 +85,12 @@ impl Connector {
     pub(crate) async fn connect(&self) -> anyhow::Result<Client> {
         Ok(match self {
             Connector::Store(store) => Client::Store(store.clone()),
-            Connector::Lean { addr, host } => {
-                let tcp = tokio::net::TcpStream::connect(addr)
-                    .await
-                    .with_context(|| format!("connecting to {addr}"))?;
-                tcp.set_nodelay(true)?;
-                let (send, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-                    .await
-                    .context("HTTP/1.1 handshake")?;
-                // Drives the connection; it ends when the client is dropped or the courier
-                // closes it (then the next query fails and counts as an error).
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                Client::Lean(LeanConnection {
-                    send,
-                    host: host.clone(),
-                    timeout: LEAN_TIMEOUT,
-                })
-            }
+            Connector::Lean { addr, host } => Client::Lean(LeanConnection {
+                send: Some(open(*addr).await?),
+                addr: *addr,
+                host: host.clone(),
+                timeout: LEAN_TIMEOUT,
+            }),
         })
     }
 
@@ -112,6 +102,22 @@ impl Connector {
             Connector::Lean { .. } => None,
         }
     }
+}
+
+/// Opens an HTTP/1.1 connection to `addr`.
+async fn open(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    tcp.set_nodelay(true)?;
+    let (send, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .context("HTTP/1.1 handshake")?;
+    // Drives the connection; it ends when its `SendRequest` is dropped or the courier closes it.
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(send)
 }
 
 /// One task's client.
@@ -149,7 +155,9 @@ impl Client {
 
 /// One HTTP/1.1 connection of the lean client.
 pub(crate) struct LeanConnection {
-    send: SendRequest<Full<Bytes>>,
+    /// The open connection; `None` after a failed query, until the next one opens another.
+    send: Option<SendRequest<Full<Bytes>>>,
+    addr: SocketAddr,
     host: HeaderValue,
     /// [`LEAN_TIMEOUT`], shorter in tests.
     timeout: Duration,
@@ -157,28 +165,42 @@ pub(crate) struct LeanConnection {
 
 impl LeanConnection {
     /// Sends `query` under a fresh random query ID and decodes the reply, or fails after
-    /// [`LEAN_TIMEOUT`].
+    /// [`LEAN_TIMEOUT`] (opening a new connection first if the last query failed). A query that
+    /// failed in transport leaves no connection behind: its request may still be in flight, and
+    /// a late reply must not be taken for the next query's.
     async fn query(&mut self, query: &Query) -> Result<Reply, StoreError> {
         let timeout = self.timeout;
-        tokio::time::timeout(timeout, self.exchange(query))
+        let result = tokio::time::timeout(timeout, self.exchange(query))
             .await
             .unwrap_or_else(|_| {
                 Err(StoreError::Unavailable(format!(
                     "no reply within {timeout:?}"
                 )))
-            })
+            });
+        if matches!(result, Err(StoreError::Unavailable(_))) {
+            self.send = None;
+        }
+        result
     }
 
     async fn exchange(&mut self, query: &Query) -> Result<Reply, StoreError> {
         let lost = |e: hyper::Error| StoreError::Unavailable(format!("no reply: {e}"));
+        let send = match &mut self.send {
+            Some(send) if !send.is_closed() => send,
+            _ => self.send.insert(
+                open(self.addr)
+                    .await
+                    .map_err(|e| StoreError::Unavailable(format!("reconnecting: {e:#}")))?,
+            ),
+        };
         let body = Bytes::from(wire::encode_request(&wire::fresh_query_id(), query));
         let request = Request::post(wire::QUERY_PATH)
             .header(HOST, self.host.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static(wire::CONTENT_TYPE))
             .body(Full::new(body))
             .map_err(|e| StoreError::Protocol(format!("building a request: {e}")))?;
-        self.send.ready().await.map_err(lost)?;
-        let response = self.send.send_request(request).await.map_err(lost)?;
+        send.ready().await.map_err(lost)?;
+        let response = send.send_request(request).await.map_err(lost)?;
         let bytes = response
             .into_body()
             .collect()
@@ -254,6 +276,44 @@ mod tests {
             .unwrap();
         let err = connector.connect().await.err().expect("nothing listens");
         assert!(err.to_string().contains("connecting to"), "{err:#}");
+    }
+
+    #[tokio::test]
+    async fn a_lean_client_opens_a_new_connection_after_a_query_failed() {
+        let server = crate::serve(Config::ephemeral()).await.unwrap();
+        let courier = server.addr();
+        // The first connection is held and never answered; later ones are passed to the courier.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let proxy = tokio::spawn(async move {
+            let (silent, _) = listener.accept().await.unwrap();
+            loop {
+                let (mut inbound, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let mut outbound = tokio::net::TcpStream::connect(courier).await.unwrap();
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                });
+                let _ = &silent;
+            }
+        });
+        let (_, boxes) = fresh_boxes(1, 60);
+        let mut client = client(ClientKind::Lean, &url).await;
+        let Client::Lean(lean) = &mut client else {
+            panic!("a lean connector gives lean clients");
+        };
+        lean.timeout = Duration::from_millis(200);
+        let err = client.write(&boxes[0]).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::Unavailable(ref m) if m.contains("no reply within")),
+            "{err:?}"
+        );
+        assert_eq!(client.write(&boxes[0]).await.unwrap(), WriteOutcome::Stored);
+        assert_eq!(
+            client.read_many(&[boxes[0].box_id]).await.unwrap(),
+            vec![ReadOutcome::Found(boxes[0].clone())]
+        );
+        proxy.abort();
+        server.shutdown().await.unwrap();
     }
 
     #[tokio::test]
