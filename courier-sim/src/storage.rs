@@ -254,9 +254,14 @@ pub enum Wait {
 /// The size of a memtable, in bytes (RocksDB's write buffer).
 const WRITE_BUFFER_SIZE: usize = 128 << 20;
 
-/// The rate at which flushes and compactions may write, in bytes per second: above the
-/// 17 MB/s that 10,000 writes/s of full boxes bring in, so that flushes keep up.
-const BACKGROUND_WRITE_RATE: i64 = 32 << 20;
+/// The rate at which flushes and compactions may write, in bytes per second, together. The
+/// 17 MB/s that 10,000 writes/s of full boxes bring in are flushed once and then compacted over
+/// and over: at 32 MiB/s, once compactions ran (from about 30 s into a run), a flush of one
+/// memtable took 7.4 to 12.9 s instead of 3.9, longer than the 7.5 s the writes take to fill
+/// the next, and from 70 s on RocksDB slowed and stopped writes every few seconds (a 300-s run
+/// at the target rates). At 64 MiB/s flushes took 1.9 to 4.1 s (one 6.9 s) over 300 s, and
+/// writes were never held back (courier-sim/README.md, "Load figures").
+const BACKGROUND_WRITE_RATE: i64 = 64 << 20;
 
 impl Storage {
     /// Opens (or creates) the storage `config` describes: RocksDB under `--data-dir`, or in
@@ -317,9 +322,10 @@ impl Storage {
         // A flush writes a whole memtable at once. Unthrottled, a flush of 256 MiB took a third
         // of a core for about 4 s on the two-core machine of the load figures, the requests fell
         // behind and the write p99 of runs at the target rates went into the hundreds of ms.
-        // Written at most BACKGROUND_WRITE_RATE, five such runs had 16 to 199 ms against 125 to
-        // 513 ms in alternating pairs (courier-sim/README.md, "Load figures"). The WAL is not
-        // throttled: acknowledged writes are as durable as before.
+        // Written at most 32 MiB/s, five such runs had 16 to 199 ms against 125 to 513 ms in
+        // alternating pairs (courier-sim/README.md, "Load figures"); the rate is now
+        // BACKGROUND_WRITE_RATE, for compactions' sake. The WAL is not throttled: acknowledged
+        // writes are as durable as before.
         //
         // Flushed files go through the page cache, not direct I/O. Written around the cache, a
         // file had to be read back from the disk block by block by the first reads after its
