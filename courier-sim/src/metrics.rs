@@ -54,6 +54,18 @@ pub struct Metrics {
     held_back_batches: AtomicU64,
 }
 
+/// Writes a metric's `# HELP` and `# TYPE` lines.
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Writes a metric without labels: its header and its one value.
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    header(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
 /// What a batch read found, for [`Metrics::boxes_read`].
 #[derive(Debug, Clone, Copy)]
 pub enum BoxRead {
@@ -116,11 +128,12 @@ impl Metrics {
     /// The Prometheus text exposition, with the replicas' up state and the cache size.
     pub fn render(&self, replicas_up: &[bool], dedup_entries: usize) -> String {
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP courier_queries_total Queries carried out, by operation and outcome."
+        header(
+            &mut out,
+            "courier_queries_total",
+            "counter",
+            "Queries carried out, by operation and outcome.",
         );
-        let _ = writeln!(out, "# TYPE courier_queries_total counter");
         for ((op, outcome), n) in self
             .queries
             .lock()
@@ -132,66 +145,65 @@ impl Metrics {
                 "courier_queries_total{{op=\"{op}\",outcome=\"{outcome}\"}} {n}"
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP courier_boxes_read_total Boxes answered by batch reads, by outcome."
+        header(
+            &mut out,
+            "courier_boxes_read_total",
+            "counter",
+            "Boxes answered by batch reads, by outcome.",
         );
-        let _ = writeln!(out, "# TYPE courier_boxes_read_total counter");
         for (i, name) in ["found", "not_found", "tombstone"].iter().enumerate() {
             let n = self.boxes_read[i].load(Ordering::Relaxed);
             let _ = writeln!(out, "courier_boxes_read_total{{outcome=\"{name}\"}} {n}");
         }
-        let _ = writeln!(
-            out,
-            "# HELP courier_dedup_hits_total Resent queries answered from the deduplication cache."
+        single(
+            &mut out,
+            "courier_dedup_hits_total",
+            "counter",
+            "Resent queries answered from the deduplication cache.",
+            self.dedup_hits.load(Ordering::Relaxed),
         );
-        let _ = writeln!(out, "# TYPE courier_dedup_hits_total counter");
-        let _ = writeln!(
-            out,
-            "courier_dedup_hits_total {}",
-            self.dedup_hits.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP courier_lost_replies_total Replies dropped by the simulated mixnet."
-        );
-        let _ = writeln!(out, "# TYPE courier_lost_replies_total counter");
-        let _ = writeln!(
-            out,
-            "courier_lost_replies_total {}",
-            self.lost_replies.load(Ordering::Relaxed)
+        single(
+            &mut out,
+            "courier_lost_replies_total",
+            "counter",
+            "Replies dropped by the simulated mixnet.",
+            self.lost_replies.load(Ordering::Relaxed),
         );
         let (batches, boxes) = self.verify_counts();
-        let _ = writeln!(
-            out,
-            "# HELP courier_verify_batches_total Batches of writes whose signatures were checked together."
+        single(
+            &mut out,
+            "courier_verify_batches_total",
+            "counter",
+            "Batches of writes whose signatures were checked together.",
+            batches,
         );
-        let _ = writeln!(out, "# TYPE courier_verify_batches_total counter");
-        let _ = writeln!(out, "courier_verify_batches_total {batches}");
-        let _ = writeln!(
-            out,
-            "# HELP courier_verified_writes_total Writes whose size and signature were checked."
+        single(
+            &mut out,
+            "courier_verified_writes_total",
+            "counter",
+            "Writes whose size and signature were checked.",
+            boxes,
         );
-        let _ = writeln!(out, "# TYPE courier_verified_writes_total counter");
-        let _ = writeln!(out, "courier_verified_writes_total {boxes}");
-        let _ = writeln!(
-            out,
-            "# HELP courier_held_back_write_batches_total Batches of checked writes that RocksDB held back (a write stall)."
+        single(
+            &mut out,
+            "courier_held_back_write_batches_total",
+            "counter",
+            "Batches of checked writes that RocksDB held back (a write stall).",
+            self.held_back_batches.load(Ordering::Relaxed),
         );
-        let _ = writeln!(out, "# TYPE courier_held_back_write_batches_total counter");
-        let _ = writeln!(
-            out,
-            "courier_held_back_write_batches_total {}",
-            self.held_back_batches.load(Ordering::Relaxed)
+        single(
+            &mut out,
+            "courier_dedup_entries",
+            "gauge",
+            "Replies held in the deduplication cache.",
+            dedup_entries,
         );
-        let _ = writeln!(
-            out,
-            "# HELP courier_dedup_entries Replies held in the deduplication cache."
+        header(
+            &mut out,
+            "courier_replica_up",
+            "gauge",
+            "Whether each replica is up.",
         );
-        let _ = writeln!(out, "# TYPE courier_dedup_entries gauge");
-        let _ = writeln!(out, "courier_dedup_entries {dedup_entries}");
-        let _ = writeln!(out, "# HELP courier_replica_up Whether each replica is up.");
-        let _ = writeln!(out, "# TYPE courier_replica_up gauge");
         for (r, up) in replicas_up.iter().enumerate() {
             let _ = writeln!(
                 out,
@@ -199,8 +211,12 @@ impl Metrics {
                 u8::from(*up)
             );
         }
-        let _ = writeln!(out, "# HELP courier_query_duration_seconds Time to carry out a query, without simulated latency.");
-        let _ = writeln!(out, "# TYPE courier_query_duration_seconds histogram");
+        header(
+            &mut out,
+            "courier_query_duration_seconds",
+            "histogram",
+            "Time to carry out a query, without simulated latency.",
+        );
         for (op, h) in OPS.iter().zip(&self.latency) {
             let mut cumulative = 0;
             for (b, c) in BUCKETS.iter().zip(&h.counts) {
