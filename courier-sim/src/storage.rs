@@ -307,12 +307,6 @@ impl Storage {
         opts.set_memtable_prefix_bloom_ratio(0.004);
         let mut table = BlockBasedOptions::default();
         table.set_bloom_filter(10.0, false);
-        if std::env::var_os("COURIER_HASHIDX").is_some() {
-            table.set_index_type(rocksdb::BlockBasedIndexType::HashSearch);
-        }
-        if std::env::var_os("COURIER_DBHASH").is_some() {
-            table.set_data_block_index_type(rocksdb::DataBlockIndexType::BinaryAndHash);
-        }
         opts.set_block_based_table_factory(&table);
 
         // Flushes and compactions write their files out a megabyte at a time, and run below the
