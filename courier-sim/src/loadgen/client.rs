@@ -6,8 +6,8 @@
 //!   decoded, and nothing else happens: no pool, no redirect or proxy layers, no resends (a
 //!   query that gets no reply within [`LEAN_TIMEOUT`] counts as an error). A connection that
 //!   failed a query (or was closed) is dropped, and the task's next query opens a new one, as
-//!   a client would; before, every later query of that task failed at once, and one stall of
-//!   the courier turned the rest of a run into errors.
+//!   a client would, so that one stall of the courier does not turn the rest of a run into
+//!   errors.
 //! - [`ClientKind::Store`]: the client applications use, [`HttpStore`] (reqwest, with its
 //!   connection pool, timeouts and resends), shared by every task.
 
