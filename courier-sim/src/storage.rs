@@ -254,14 +254,31 @@ pub enum Wait {
 /// The size of a memtable, in bytes (RocksDB's write buffer).
 const WRITE_BUFFER_SIZE: usize = 128 << 20;
 
-/// The rate at which flushes and compactions may write, in bytes per second, together. The
-/// 17 MB/s that 10,000 writes/s of full boxes bring in are flushed once and then compacted over
-/// and over: at 32 MiB/s, once compactions ran (from about 30 s into a run), a flush of one
-/// memtable took 7.4 to 12.9 s instead of 3.9, longer than the 7.5 s the writes take to fill
-/// the next, and from 70 s on RocksDB slowed and stopped writes every few seconds (a 300-s run
-/// at the target rates). At 64 MiB/s flushes took 1.9 to 4.1 s (one 6.9 s) over 300 s, and
-/// writes were never held back (courier-sim/README.md, "Load figures").
-const BACKGROUND_WRITE_RATE: i64 = 64 << 20;
+/// The rate at which flushes and compactions may write, in bytes per second, together. With
+/// the boxes' payloads in blob files (see [`MIN_BLOB_SIZE`]), compactions rewrite keys only,
+/// and this is nearly all for flushes: a 128-MiB memtable in about 4 s, well inside the 7.5 s
+/// that 10,000 writes/s take to fill the next. When compactions rewrote the payloads too, a
+/// flush sharing 32 MiB/s with a compaction took up to 12.9 s and RocksDB stopped writes from
+/// 70 s into a 300-s run at the target rates; twice the rate kept up for 300 s but cost the
+/// short runs their write p99 (courier-sim/README.md, "Load figures").
+const BACKGROUND_WRITE_RATE: i64 = 32 << 20;
+
+/// Values of at least this many bytes (every box with a payload of 192 bytes or more; not
+/// tombstones, copy statuses or the metadata) are kept in blob files, written once by the flush
+/// that takes them out of the memtable, while the sorted files hold their keys and where to find
+/// them. Box IDs are uniformly random, so every compaction from level 0 overlaps all of the
+/// next level: with the payloads in the sorted files, each was rewritten again and again
+/// (compactions of up to 1.8 GB by 300 s into a run at the target rates), more than the
+/// background rate allowed, and level 0 grew until RocksDB held writes back. With blob files the
+/// same run's compactions wrote at most 147 MB, and level 0 held 2 files at the end.
+///
+/// Blob garbage collection stays off. It rewrites the live blobs of the oldest files whenever
+/// a compaction passes their keys; in the same 300-s run that put compactions back at 6 to 53 s
+/// each, level 0 at 11 files and RocksDB slowing writes twice. Without it, a blob file is
+/// deleted once none of its blobs is live any more, but the payload of a box that a tombstone
+/// replaced stays on disk, unreadable through the courier, until every other box of its file is
+/// gone too (courier-sim/README.md, "Durability and sync policy").
+const MIN_BLOB_SIZE: u64 = 256;
 
 impl Storage {
     /// Opens (or creates) the storage `config` describes: RocksDB under `--data-dir`, or in
@@ -317,15 +334,17 @@ impl Storage {
         // of a core for about 4 s on the two-core machine of the load figures, the requests fell
         // behind and the write p99 of runs at the target rates went into the hundreds of ms.
         // Written at most 32 MiB/s, five such runs had 16 to 199 ms against 125 to 513 ms in
-        // alternating pairs (courier-sim/README.md, "Load figures"); the rate is now
-        // BACKGROUND_WRITE_RATE, for compactions' sake. The WAL is not throttled: acknowledged
-        // writes are as durable as before.
+        // alternating pairs (courier-sim/README.md, "Load figures"): BACKGROUND_WRITE_RATE.
+        // The WAL is not throttled: acknowledged writes are as durable as before.
         //
         // Flushed files go through the page cache, not direct I/O. Written around the cache, a
         // file had to be read back from the disk block by block by the first reads after its
         // flush ended: in runs at the target rates the readers then waited 20 to 30 ms per
         // block, and the write p99 of those seconds reached 70 to 240 ms.
         opts.set_ratelimiter(BACKGROUND_WRITE_RATE, 100_000, 10);
+        opts.set_enable_blob_files(true);
+        opts.set_min_blob_size(MIN_BLOB_SIZE);
+        opts.set_enable_blob_gc(false);
         // After a flush, the request thread that lets go of the old memtable would otherwise
         // free it (its whole arena) and delete the old WAL itself; this hands both to a
         // background job. At 6,000 writes/s, in four alternating pairs of runs, the second of
