@@ -263,7 +263,7 @@ const WRITE_BUFFER_SIZE: usize = 128 << 20;
 /// short runs their write p99 (courier-sim/README.md, "Load figures").
 const BACKGROUND_WRITE_RATE: i64 = 32 << 20;
 
-/// Values of at least this many bytes (every box with a payload of 192 bytes or more; not
+/// Values of at least this many bytes (every box with a payload of 189 bytes or more; not
 /// tombstones, copy statuses or the metadata) are kept in blob files, written once by the flush
 /// that takes them out of the memtable, while the sorted files hold their keys and where to find
 /// them. Box IDs are uniformly random, so every compaction from level 0 overlaps all of the
@@ -1014,6 +1014,76 @@ mod tests {
         }
         s.db.flush().unwrap();
         assert_eq!(s.read_many(&ids), Ok(expected));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn full_size_payloads_live_in_blob_files_under_the_same_rules() {
+        full_size_payloads_live_in_blob_files(&storage());
+        let dir = tempfile::tempdir().unwrap();
+        full_size_payloads_live_in_blob_files(
+            &Storage::open(&Config::persistent(dir.path().join("db"))).unwrap(),
+        );
+    }
+
+    fn full_size_payloads_live_in_blob_files(s: &Storage) {
+        let blob_files = || {
+            s.db.property_int_value("rocksdb.num-blob-files")
+                .unwrap()
+                .unwrap()
+        };
+        use rand_core::SeedableRng;
+        let w = bacap::WriteCap::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(5));
+        let plaintext = bacap::Geometry::KATZENPOST.box_payload_len() - 16;
+        let indices: Vec<_> =
+            std::iter::successors(Some(w.first_index().clone()), |i| i.next().ok())
+                .take(3)
+                .collect();
+        let full: Vec<SealedBox> = (0u8..)
+            .zip(&indices)
+            .map(|(i, index)| w.seal(index, b"ctx", &vec![i; plaintext]))
+            .collect();
+        let (_, small) = fresh_boxes(1, 10);
+        assert_eq!(full[0].payload.len(), Config::ephemeral().max_payload);
+        for b in full.iter().chain(&small) {
+            assert_eq!(s.write(&checked(b)), Ok(WriteOutcome::Stored));
+        }
+        assert_eq!(blob_files(), 0, "nothing flushed yet");
+        s.db.flush().unwrap();
+        assert_eq!(blob_files(), 1, "the flush wrote the full payloads out");
+
+        // From the blob file: reads, and rewrites compared with what is stored.
+        let ids: Vec<BoxId> = full.iter().chain(&small).map(|b| b.box_id).collect();
+        let all: Vec<(bool, Option<Vec<u8>>)> = full
+            .iter()
+            .chain(&small)
+            .map(|b| (false, Some(b.payload.clone())))
+            .collect();
+        assert_eq!(contents(s, &ids), all);
+        assert_eq!(
+            s.write(&checked(&full[0])),
+            Ok(WriteOutcome::AlreadyExists { identical: true })
+        );
+        let other = w.seal(&indices[0], b"ctx", &vec![7; plaintext]);
+        assert_eq!(other.box_id, full[0].box_id);
+        assert_eq!(
+            s.write(&checked(&other)),
+            Ok(WriteOutcome::AlreadyExists { identical: false })
+        );
+
+        // A tombstone replaces a payload held in the blob file, before and after it is flushed
+        // and compacted.
+        assert_eq!(
+            s.write(&checked(&w.tombstone(&indices[1], b"ctx"))),
+            Ok(WriteOutcome::Stored)
+        );
+        let mut expected = all;
+        expected[1] = (true, None);
+        assert_eq!(contents(s, &ids), expected);
+        s.db.flush().unwrap();
+        s.db.compact_range::<&[u8], &[u8]>(None, None);
+        assert_eq!(contents(s, &ids), expected);
+        assert_eq!(s.write(&checked(&full[1])), Ok(WriteOutcome::Tombstoned));
     }
 
     #[test]
