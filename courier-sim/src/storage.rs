@@ -269,12 +269,13 @@ const BACKGROUND_WRITE_RATE: i64 = 32 << 20;
 /// them. Box IDs are uniformly random, so every compaction from level 0 overlaps all of the
 /// next level: with the payloads in the sorted files, each was rewritten again and again
 /// (compactions of up to 1.8 GB by 300 s into a run at the target rates), more than the
-/// background rate allowed, and level 0 grew until RocksDB held writes back. With blob files the
-/// same run's compactions wrote at most 147 MB, and level 0 held 2 files at the end.
+/// background rate allowed, and level 0 grew until RocksDB held writes back. With blob files,
+/// the compactions of a run of the same load wrote at most 147 MB, and level 0 held 2 files at
+/// the end.
 ///
 /// Blob garbage collection stays off. It rewrites the live blobs of the oldest files whenever
-/// a compaction passes their keys; in the same 300-s run that put compactions back at 6 to 53 s
-/// each, level 0 at 11 files and RocksDB slowing writes twice. Without it, a blob file is
+/// a compaction passes their keys; in a 300-s run of the same load with it, compactions took 6
+/// to 53 s each, level 0 reached 11 files and RocksDB slowed writes twice. Without it, a blob file is
 /// deleted once none of its blobs is live any more, but the payload of a box that a tombstone
 /// replaced stays on disk, unreadable through the courier, until every other box of its file is
 /// gone too (courier-sim/README.md, "Durability and sync policy").
@@ -777,6 +778,13 @@ mod tests {
         bacap::store::check_box(b.clone(), Config::ephemeral().max_payload).unwrap()
     }
 
+    /// Runs `check` on a storage in memory (`--ephemeral`), then on one on disk.
+    fn in_memory_and_on_disk(check: impl Fn(&Storage)) {
+        check(&storage());
+        let dir = tempfile::tempdir().unwrap();
+        check(&Storage::open(&Config::persistent(dir.path().join("db"))).unwrap());
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
     fn rocksdb_background_threads_are_idle_class_once_open() {
@@ -784,18 +792,13 @@ mod tests {
         let _serial = crate::background::SCHEDULING_TESTS
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let dir = tempfile::tempdir().unwrap();
-        for config in [
-            Config::ephemeral(),
-            Config::persistent(dir.path().join("db")),
-        ] {
-            let _storage = Storage::open(&config).unwrap();
+        in_memory_and_on_disk(|_storage| {
             let tids = threads_named("rocksdb:").unwrap();
             assert!(!tids.is_empty(), "RocksDB has started its threads");
             for tid in tids {
                 assert_eq!(policy(tid).unwrap(), libc::SCHED_IDLE, "thread {tid}");
             }
-        }
+        });
         // The parser reads the policy of an ordinary thread too: this one.
         let me = threads_named("").unwrap();
         // (A thread may end between the listing and the read: skip it.)
@@ -972,12 +975,8 @@ mod tests {
 
     #[test]
     fn boxes_and_hints_are_found_in_flushed_files_as_in_the_memtable() {
-        boxes_and_hints_are_found_in_flushed_files(&storage());
         // On disk, flushes are rate-limited.
-        let dir = tempfile::tempdir().unwrap();
-        boxes_and_hints_are_found_in_flushed_files(
-            &Storage::open(&Config::persistent(dir.path().join("db"))).unwrap(),
-        );
+        in_memory_and_on_disk(boxes_and_hints_are_found_in_flushed_files);
     }
 
     fn boxes_and_hints_are_found_in_flushed_files(s: &Storage) {
@@ -1016,23 +1015,18 @@ mod tests {
         assert_eq!(s.read_many(&ids), Ok(expected));
     }
 
-    #[cfg(target_os = "linux")]
     #[test]
     fn full_size_payloads_live_in_blob_files_under_the_same_rules() {
-        full_size_payloads_live_in_blob_files(&storage());
-        let dir = tempfile::tempdir().unwrap();
-        full_size_payloads_live_in_blob_files(
-            &Storage::open(&Config::persistent(dir.path().join("db"))).unwrap(),
-        );
+        in_memory_and_on_disk(full_size_payloads_live_in_blob_files);
     }
 
     fn full_size_payloads_live_in_blob_files(s: &Storage) {
+        use rand_core::SeedableRng;
         let blob_files = || {
             s.db.property_int_value("rocksdb.num-blob-files")
                 .unwrap()
                 .unwrap()
         };
-        use rand_core::SeedableRng;
         let w = bacap::WriteCap::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(5));
         let plaintext = bacap::Geometry::KATZENPOST.box_payload_len() - 16;
         let indices: Vec<_> =
