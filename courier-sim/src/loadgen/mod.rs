@@ -73,7 +73,12 @@ pub struct LoadgenArgs {
     pub plaintext: usize,
 
     /// Worker threads of the load generator's runtime.
-    #[arg(long, default_value_t = 2)]
+    ///
+    /// One by default: in alternating pairs of target runs on a two-core machine, runs with one
+    /// thread cost 3 to 14 % less CPU per write than runs with two (courier-sim/README.md, "Load
+    /// figures"). Latency counts from each query's scheduled send, so a client thread that fell
+    /// behind would show in the figures, not hide a slow courier.
+    #[arg(long, default_value_t = 1)]
     pub client_threads: usize,
 
     /// Worker threads of the embedded courier's runtime (without --url).
