@@ -766,7 +766,7 @@ impl Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bacap::store::suite::fresh_boxes;
+    use bacap::store::suite::{self, fresh_boxes};
     use bacap::store::wire::ReadResult;
 
     fn storage() -> Storage {
@@ -1021,22 +1021,15 @@ mod tests {
     }
 
     fn full_size_payloads_live_in_blob_files(s: &Storage) {
-        use rand_core::SeedableRng;
         let blob_files = || {
             s.db.property_int_value("rocksdb.num-blob-files")
                 .unwrap()
                 .unwrap()
         };
-        let w = bacap::WriteCap::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(5));
-        let plaintext = bacap::Geometry::KATZENPOST.box_payload_len() - 16;
-        let indices: Vec<_> =
-            std::iter::successors(Some(w.first_index().clone()), |i| i.next().ok())
-                .take(3)
-                .collect();
-        let full: Vec<SealedBox> = (0u8..)
-            .zip(&indices)
-            .map(|(i, index)| w.seal(index, b"ctx", &vec![i; plaintext]))
-            .collect();
+        let plaintext = bacap::Geometry::KATZENPOST.box_plaintext_len;
+        let (w, full) = fresh_boxes(3, plaintext);
+        let first = w.first_index().clone();
+        let second = first.next().unwrap();
         let (_, small) = fresh_boxes(1, 10);
         assert_eq!(full[0].payload.len(), Config::ephemeral().max_payload);
         for b in full.iter().chain(&small) {
@@ -1058,7 +1051,7 @@ mod tests {
             s.write(&checked(&full[0])),
             Ok(WriteOutcome::AlreadyExists { identical: true })
         );
-        let other = w.seal(&indices[0], b"ctx", &vec![7; plaintext]);
+        let other = w.seal(&first, suite::CTX, &vec![7; plaintext]);
         assert_eq!(other.box_id, full[0].box_id);
         assert_eq!(
             s.write(&checked(&other)),
@@ -1068,7 +1061,7 @@ mod tests {
         // A tombstone replaces a payload held in the blob file, before and after it is flushed
         // and compacted.
         assert_eq!(
-            s.write(&checked(&w.tombstone(&indices[1], b"ctx"))),
+            s.write(&checked(&w.tombstone(&second, suite::CTX))),
             Ok(WriteOutcome::Stored)
         );
         let mut expected = all;

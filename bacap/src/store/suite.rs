@@ -18,7 +18,8 @@ use crate::geometry::Geometry;
 use crate::index::MessageBoxIndex;
 use crate::stateful::StatefulWriter;
 
-const CTX: &[u8] = b"store-suite";
+/// The context every box of [`fresh_boxes`] is sealed under.
+pub const CTX: &[u8] = b"store-suite";
 
 /// A fresh stream and its first `n` boxes, each carrying `plaintext_len` bytes.
 pub fn fresh_boxes(n: usize, plaintext_len: usize) -> (WriteCap, Vec<SealedBox>) {
