@@ -227,12 +227,13 @@ mod tests {
         (store, counts)
     }
 
-    fn verifier(max_payload: usize, verification: Verification) -> Arc<Verifier> {
+    /// A batching verifier for payloads of up to 2000 bytes that stores with `store`.
+    fn batched(store: StoreBatch) -> Arc<Verifier> {
         Arc::new(Verifier::new(
-            max_payload,
-            verification,
+            2000,
+            Verification::Batched,
             Arc::default(),
-            recording_store().0,
+            store,
         ))
     }
 
@@ -373,12 +374,7 @@ mod tests {
     async fn a_failed_store_fails_every_write_in_it() {
         let store: StoreBatch =
             Box::new(|boxes, _| Some(vec![Err(ReplyCode::DatabaseFailure); boxes.len()]));
-        let verifier = Arc::new(Verifier::new(
-            2000,
-            Verification::Batched,
-            Arc::default(),
-            store,
-        ));
+        let verifier = batched(store);
         let tasks: Vec<_> = boxes(40)
             .into_iter()
             .map(|b| {
@@ -410,12 +406,22 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_query_that_goes_away_does_not_stall_the_others() {
         use futures_util::FutureExt;
-        let verifier = verifier(2000, Verification::Batched);
+        // The store holds every batch until `release` is dropped, so that no query can be
+        // answered before it is dropped (on two workers the leader could otherwise answer the
+        // first write before it is polled a first time).
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Mutex::new(gate);
+        let store: StoreBatch = Box::new(move |boxes, _| {
+            let _ = gate.lock().unwrap_or_else(|p| p.into_inner()).recv();
+            Some(boxes.iter().map(|b| Ok(answer_for(b))).collect())
+        });
+        let verifier = batched(store);
         let mut boxes = boxes(3).into_iter();
         // Each query queues its box and is dropped before its answer, the first as the leader.
         for b in boxes.by_ref().take(2) {
             assert!(verifier.write(b).now_or_never().is_none());
         }
+        drop(release);
         let last = verifier.write(boxes.next().unwrap());
         let answered = tokio::time::timeout(Duration::from_secs(10), last).await;
         assert!(matches!(answered, Ok(Ok(_))), "the last query is answered");
