@@ -322,6 +322,26 @@ pub fn encode_reply(reply: &Reply) -> Vec<u8> {
     to_cbor(reply, size_hint)
 }
 
+/// The bytes a batch-read reply of `count` results starts with. A reply is these bytes followed
+/// by [`encode_read_result`] of each result in order, exactly as [`encode_reply`] writes it, so
+/// a client that knows what it expects can compare a reply with these pieces instead of
+/// decoding it (the load generator's readers do).
+pub fn read_reply_head(count: usize) -> Vec<u8> {
+    let mut head = to_cbor(&Reply::Read { results: vec![] }, 32);
+    // The empty array's header (one byte) gives way to the header of `count` elements.
+    head.pop();
+    ciborium_ll::Encoder::from(&mut head)
+        .push(ciborium_ll::Header::Array(Some(count)))
+        .expect("writing CBOR into a Vec cannot fail");
+    head
+}
+
+/// Encodes one result of a batch read, as it appears in the reply (see [`read_reply_head`]).
+pub fn encode_read_result(result: &ReadResult) -> Vec<u8> {
+    let len = |b: &Option<ByteBuf>| b.as_ref().map_or(0, |b| b.len() + 3);
+    to_cbor(result, 32 + len(&result.signature) + len(&result.payload))
+}
+
 /// Decodes a reply body.
 pub fn decode_reply(bytes: &[u8]) -> Result<Reply, StoreError> {
     from_cbor(bytes, "reply").map_err(StoreError::Protocol)
@@ -573,6 +593,27 @@ mod tests {
         for q in queries {
             let bytes = encode_request(&[3; QUERY_ID_LEN], &q);
             assert_eq!(decode_request(&bytes).unwrap(), ([3; QUERY_ID_LEN], q));
+        }
+    }
+
+    #[test]
+    fn a_read_reply_is_its_head_and_its_results_in_order() {
+        let b = sample_box();
+        let kinds = [
+            ReadResult::stored(b.signature.as_bytes(), &b.payload),
+            ReadResult::not_found(),
+            ReadResult::stored(b.signature.as_bytes(), &[]),
+        ];
+        // Counts on both sides of each length form of a CBOR array header.
+        for count in [0, 1, 23, 24, 255, 256, 4096] {
+            let results: Vec<ReadResult> = (0..count).map(|i| kinds[i % 3].clone()).collect();
+            let mut pieces = read_reply_head(count);
+            for r in &results {
+                pieces.extend(encode_read_result(r));
+            }
+            let reply = Reply::Read { results };
+            assert_eq!(pieces, encode_reply(&reply), "{count} results");
+            assert_eq!(decode_reply(&pieces).unwrap(), reply);
         }
     }
 
