@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use bacap::store::wire::{self, Query, Reply};
+use bacap::store::wire::{self, Query};
 use bacap::store::{BoxStore, HttpStore, ReadOutcome, RetryPolicy, StoreError, WriteOutcome};
 use bacap::{BoxId, SealedBox};
 use http_body_util::{BodyExt, Full};
@@ -94,6 +94,18 @@ impl Connector {
         })
     }
 
+    /// Makes `sealed` ready to be written by this connector's clients: encoded into a request
+    /// for the lean client, as it is for the application client.
+    pub(crate) fn prepare_write(&self, sealed: SealedBox) -> PreparedWrite {
+        match self {
+            Connector::Store(_) => PreparedWrite::Box(sealed),
+            Connector::Lean { .. } => PreparedWrite::Request(Bytes::from(wire::encode_request(
+                &wire::fresh_query_id(),
+                &Query::Write(sealed),
+            ))),
+        }
+    }
+
     /// The client every task shares, if it is the application client (whose pool a warm-up
     /// should fill before the clock starts).
     pub(crate) fn shared_store(&self) -> Option<&HttpStore> {
@@ -131,24 +143,82 @@ impl Client {
     pub(crate) async fn write(&mut self, sealed: &SealedBox) -> Result<WriteOutcome, StoreError> {
         match self {
             Client::Store(store) => store.write(sealed).await,
-            Client::Lean(c) => c
-                .query(&Query::Write(sealed.clone()))
-                .await?
-                .into_write_outcome(),
+            Client::Lean(c) => {
+                let body =
+                    wire::encode_request(&wire::fresh_query_id(), &Query::Write(sealed.clone()));
+                write_outcome(&c.query(Bytes::from(body)).await?)
+            }
         }
     }
 
-    /// Reads a batch of boxes.
+    /// Writes a box prepared by [`Connector::prepare_write`].
+    pub(crate) async fn write_prepared(
+        &mut self,
+        write: &PreparedWrite,
+    ) -> Result<WriteOutcome, StoreError> {
+        match (self, write) {
+            (Client::Lean(c), PreparedWrite::Request(body)) => {
+                write_outcome(&c.query(body.clone()).await?)
+            }
+            (client, PreparedWrite::Box(sealed)) => client.write(sealed).await,
+            (Client::Store(_), PreparedWrite::Request(_)) => Err(StoreError::Protocol(
+                "the application client sends boxes, not prepared requests".into(),
+            )),
+        }
+    }
+
+    /// Reads a batch of boxes and decodes the reply (the readers of a run use
+    /// [`Client::read_reply`]).
+    #[cfg(test)]
     pub(crate) async fn read_many(
         &mut self,
         ids: &[BoxId],
     ) -> Result<Vec<ReadOutcome>, StoreError> {
+        self.read_reply(ids).await?.into_outcomes(ids)
+    }
+
+    /// Reads a batch of boxes, leaving the reply undecoded where the client can (lean), so that
+    /// a caller that knows what to expect can compare bytes instead of decoding them.
+    pub(crate) async fn read_reply(&mut self, ids: &[BoxId]) -> Result<ReadReply, StoreError> {
         match self {
-            Client::Store(store) => store.read_many(ids).await,
-            Client::Lean(c) => c
-                .query(&Query::Read(ids.to_vec()))
-                .await?
-                .into_read_outcomes(ids),
+            Client::Store(store) => Ok(ReadReply::Outcomes(store.read_many(ids).await?)),
+            Client::Lean(c) => {
+                let body =
+                    wire::encode_request(&wire::fresh_query_id(), &Query::Read(ids.to_vec()));
+                Ok(ReadReply::Body(c.query(Bytes::from(body)).await?))
+            }
+        }
+    }
+}
+
+/// A write made ready before a run's clock starts.
+pub(crate) enum PreparedWrite {
+    /// The box, for the application client (which encodes it, and resends under one query ID).
+    Box(SealedBox),
+    /// The whole request body under its own fresh query ID, for the lean client: the clock
+    /// then measures the courier, not the encoding of requests or the drawing of query IDs.
+    Request(Bytes),
+}
+
+/// The outcome of a write from its reply body.
+fn write_outcome(body: &[u8]) -> Result<WriteOutcome, StoreError> {
+    wire::decode_reply(body)?.into_write_outcome()
+}
+
+/// A batch read's reply as a client got it.
+pub(crate) enum ReadReply {
+    /// The reply body, not yet decoded (the lean client).
+    Body(Bytes),
+    /// The outcomes, decoded (the application client).
+    Outcomes(Vec<ReadOutcome>),
+}
+
+impl ReadReply {
+    /// The outcome for each of `ids`, the IDs the read asked for, in order.
+    pub(crate) fn into_outcomes(self, ids: &[BoxId]) -> Result<Vec<ReadOutcome>, StoreError> {
+        match self {
+            ReadReply::Body(body) => wire::decode_reply(&body)?.into_read_outcomes(ids),
+            ReadReply::Outcomes(outcomes) => Ok(outcomes),
         }
     }
 }
@@ -164,13 +234,13 @@ pub(crate) struct LeanConnection {
 }
 
 impl LeanConnection {
-    /// Sends `query` under a fresh random query ID and decodes the reply, or fails after
-    /// [`LEAN_TIMEOUT`] (opening a new connection first if the last query failed). A query that
-    /// failed in transport leaves no connection behind: its request may still be in flight, and
-    /// a late reply must not be taken for the next query's.
-    async fn query(&mut self, query: &Query) -> Result<Reply, StoreError> {
+    /// Sends an encoded query (`body`, see [`wire::encode_request`]) and returns the reply
+    /// body, or fails after [`LEAN_TIMEOUT`] (opening a new connection first if the last query
+    /// failed). A query that failed in transport leaves no connection behind: its request may
+    /// still be in flight, and a late reply must not be taken for the next query's.
+    async fn query(&mut self, body: Bytes) -> Result<Bytes, StoreError> {
         let timeout = self.timeout;
-        let result = tokio::time::timeout(timeout, self.exchange(query))
+        let result = tokio::time::timeout(timeout, self.exchange(body))
             .await
             .unwrap_or_else(|_| {
                 Err(StoreError::Unavailable(format!(
@@ -183,7 +253,7 @@ impl LeanConnection {
         result
     }
 
-    async fn exchange(&mut self, query: &Query) -> Result<Reply, StoreError> {
+    async fn exchange(&mut self, body: Bytes) -> Result<Bytes, StoreError> {
         let lost = |e: hyper::Error| StoreError::Unavailable(format!("no reply: {e}"));
         let send = match &mut self.send {
             Some(send) if !send.is_closed() => send,
@@ -193,7 +263,6 @@ impl LeanConnection {
                     .map_err(|e| StoreError::Unavailable(format!("reconnecting: {e:#}")))?,
             ),
         };
-        let body = Bytes::from(wire::encode_request(&wire::fresh_query_id(), query));
         let request = Request::post(wire::QUERY_PATH)
             .header(HOST, self.host.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static(wire::CONTENT_TYPE))
@@ -201,13 +270,12 @@ impl LeanConnection {
             .map_err(|e| StoreError::Protocol(format!("building a request: {e}")))?;
         send.ready().await.map_err(lost)?;
         let response = send.send_request(request).await.map_err(lost)?;
-        let bytes = response
+        Ok(response
             .into_body()
             .collect()
             .await
             .map_err(lost)?
-            .to_bytes();
-        wire::decode_reply(&bytes)
+            .to_bytes())
     }
 }
 
@@ -257,6 +325,53 @@ mod tests {
                 ]
             );
         }
+        server.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn prepared_writes_are_written_by_the_client_they_were_prepared_for() {
+        let server = crate::serve(Config::ephemeral()).await.unwrap();
+        let url = server.url();
+        let (_, boxes) = fresh_boxes(3, 70);
+        let lean = Connector::new(ClientKind::Lean, &url).await.unwrap();
+        let store = Connector::new(ClientKind::Store, &url).await.unwrap();
+        let mut lean_client = lean.connect().await.unwrap();
+        let mut store_client = store.connect().await.unwrap();
+        let request = lean.prepare_write(boxes[0].clone());
+        assert!(matches!(request, PreparedWrite::Request(_)));
+        assert_eq!(
+            lean_client.write_prepared(&request).await.unwrap(),
+            WriteOutcome::Stored
+        );
+        // Each preparation draws its own query ID: a second one is a new query, not a resend
+        // answered from the dedup cache.
+        let again = lean.prepare_write(boxes[0].clone());
+        assert_eq!(
+            lean_client.write_prepared(&again).await.unwrap(),
+            WriteOutcome::AlreadyExists { identical: true }
+        );
+        let sealed = store.prepare_write(boxes[1].clone());
+        assert!(matches!(sealed, PreparedWrite::Box(_)));
+        assert_eq!(
+            store_client.write_prepared(&sealed).await.unwrap(),
+            WriteOutcome::Stored
+        );
+        assert!(matches!(
+            store_client
+                .write_prepared(&lean.prepare_write(boxes[2].clone()))
+                .await,
+            Err(StoreError::Protocol(_))
+        ));
+        let ids: Vec<BoxId> = boxes.iter().map(|b| b.box_id).collect();
+        assert_eq!(
+            lean_client.read_many(&ids).await.unwrap(),
+            vec![
+                ReadOutcome::Found(boxes[0].clone()),
+                ReadOutcome::Found(boxes[1].clone()),
+                ReadOutcome::NotFound
+            ],
+            "the refused prepared write wrote nothing"
+        );
         server.shutdown().await.unwrap();
     }
 

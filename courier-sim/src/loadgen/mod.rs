@@ -3,9 +3,11 @@
 //! reader has its own lean HTTP/1.1 connection; `--client store` runs the application client,
 //! [`bacap::store::HttpStore`], instead (see [`ClientKind`]).
 //!
-//! Every box is generated and signed before the clock starts. Writers write their own boxes
-//! (each verified by the server); readers read batches of random boxes written before the clock
-//! started and check every box they get back. Bounded in count (`--writes`, `--max-reads`) and
+//! Every box is generated and signed before the clock starts (and, for the lean client, encoded
+//! into its write request under a fresh query ID). Writers write their own boxes (each verified
+//! by the server); readers read batches of random boxes written before the clock started and
+//! check every box they get back (the lean client's readers by comparing the reply's bytes with
+//! the encoding of the boxes asked for, decoding it only if it differs; see `ExpectedReads`). Bounded in count (`--writes`, `--max-reads`) and
 //! time (`--duration`); only loopback addresses are accepted.
 //!
 //! By default every writer and reader sends its next request as soon as the last is answered
@@ -28,8 +30,9 @@ use clap::Args;
 use crate::config::Config;
 
 mod client;
+use bacap::store::wire::{self, ReadResult};
 pub use client::ClientKind;
-use client::Connector;
+use client::{Connector, PreparedWrite, ReadReply};
 
 /// The flags of `courier-sim loadgen`.
 #[derive(Debug, Clone, Args)]
@@ -597,8 +600,17 @@ async fn measure(
     let mut boxes = boxes;
     let mut shares = Vec::with_capacity(args.writers);
     while !boxes.is_empty() && args.writers > 0 {
-        shares.push(boxes.split_off(boxes.len().saturating_sub(per_writer)));
+        let share = boxes.split_off(boxes.len().saturating_sub(per_writer));
+        // Each box is consumed as its request is made, so the boxes are not held twice.
+        let share: Vec<PreparedWrite> = share
+            .into_iter()
+            .map(|b| connector.prepare_write(b))
+            .collect();
+        shares.push(share);
     }
+    // What a correct reply to a read of prefill boxes holds, box by box, for the readers to
+    // compare replies with (see `ExpectedReads`).
+    let expected = Arc::new(ExpectedReads::new(&prefill, args.batch.max(1)));
 
     let done = Arc::new(Progress::default());
     let cpu_before = process_cpu_time();
@@ -624,7 +636,7 @@ async fn measure(
                 let Some(t) = next_send(pacer.as_deref(), deadline).await else {
                     break;
                 };
-                match client.write(b).await {
+                match client.write_prepared(b).await {
                     Ok(WriteOutcome::Stored) => {
                         ok += 1;
                         done.writes.fetch_add(1, Ordering::Relaxed);
@@ -640,7 +652,7 @@ async fn measure(
     let reads_per_reader = args.max_reads.div_ceil(args.readers.max(1));
     let mut readers = Vec::new();
     for (r, mut client) in reader_clients.into_iter().enumerate() {
-        let (prefill, done) = (prefill.clone(), done.clone());
+        let (prefill, expected, done) = (prefill.clone(), expected.clone(), done.clone());
         let pacer = read_pacer.clone();
         readers.push(tokio::spawn(async move {
             let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ (r as u64 + 1));
@@ -654,19 +666,22 @@ async fn measure(
                 let Some(t) = next_send(pacer.as_deref(), deadline).await else {
                     break;
                 };
-                let result = client.read_many(&ids).await;
+                let result = client.read_reply(&ids).await;
                 lat.push(sample(t, start));
                 requests += 1;
-                match result {
-                    Ok(outcomes) => {
-                        let before = boxes_ok;
-                        for (outcome, &i) in outcomes.iter().zip(&picks) {
-                            match outcome {
-                                ReadOutcome::Found(b) if *b == prefill[i] => boxes_ok += 1,
-                                _ => errors += 1,
-                            }
-                        }
-                        done.reads.fetch_add(boxes_ok - before, Ordering::Relaxed);
+                let found = result.and_then(|reply| match reply {
+                    ReadReply::Body(body) if expected.matches(&body, &picks) => {
+                        Ok(picks.len() as u64)
+                    }
+                    reply => reply
+                        .into_outcomes(&ids)
+                        .map(|outcomes| check_outcomes(&outcomes, &picks, &prefill)),
+                });
+                match found {
+                    Ok(found) => {
+                        boxes_ok += found;
+                        errors += picks.len() as u64 - found;
+                        done.reads.fetch_add(found, Ordering::Relaxed);
                     }
                     Err(_) => errors += 1,
                 }
@@ -734,6 +749,65 @@ async fn measure(
         verify_time: None,
         cpu,
     })
+}
+
+/// How many of `outcomes` are the boxes the read asked for: `prefill[i]` for each `i` of
+/// `picks`, in order. A missing outcome counts as wrong.
+fn check_outcomes(outcomes: &[ReadOutcome], picks: &[usize], prefill: &[SealedBox]) -> u64 {
+    outcomes
+        .iter()
+        .zip(picks)
+        .filter(|(outcome, &i)| matches!(outcome, ReadOutcome::Found(b) if *b == prefill[i]))
+        .count() as u64
+}
+
+/// The bytes of a correct reply to a batch read of prefill boxes, in pieces: the reply's head
+/// and each box's result, as the wire codec encodes them. A reply that is exactly the head and
+/// the results of the boxes asked for, in order, holds every box as it was written; comparing
+/// bytes costs the load generator (which shares the machine with the courier) less than
+/// decoding them. A reply that differs is decoded and checked box by box, so a courier that
+/// encodes correct answers differently is not counted wrong.
+struct ExpectedReads {
+    /// The head of a reply of `batch` results.
+    head: Vec<u8>,
+    /// The encoded result of each prefill box.
+    results: Vec<Vec<u8>>,
+}
+
+impl ExpectedReads {
+    fn new(prefill: &[SealedBox], batch: usize) -> Self {
+        ExpectedReads {
+            head: wire::read_reply_head(batch),
+            results: prefill
+                .iter()
+                .map(|b| {
+                    wire::encode_read_result(&ReadResult::stored(
+                        b.signature.as_bytes(),
+                        &b.payload,
+                    ))
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether `body` is exactly the reply to a read of the prefill boxes `picks` (`batch` of
+    /// them).
+    fn matches(&self, body: &[u8], picks: &[usize]) -> bool {
+        let Some(mut rest) = body.strip_prefix(self.head.as_slice()) else {
+            return false;
+        };
+        for &i in picks {
+            match self
+                .results
+                .get(i)
+                .and_then(|r| rest.strip_prefix(r.as_slice()))
+            {
+                Some(after) => rest = after,
+                None => return false,
+            }
+        }
+        rest.is_empty()
+    }
 }
 
 /// Opens the connections a run will use before its clock starts: `tasks` concurrent batch
@@ -982,6 +1056,62 @@ mod tests {
         );
         assert_eq!(worst.busy_cores, 1.2);
         assert_eq!(worst.stolen_cores, Some(0.25));
+    }
+
+    #[tokio::test]
+    async fn a_courier_reply_matches_the_expected_pieces_and_nothing_else_does() {
+        let server = crate::serve(Config::ephemeral()).await.unwrap();
+        let prefill = generate_boxes(4, 300, 2);
+        let connector = Connector::new(ClientKind::Lean, &server.url())
+            .await
+            .unwrap();
+        let mut client = connector.connect().await.unwrap();
+        for b in &prefill[..3] {
+            assert_eq!(client.write(b).await.unwrap(), WriteOutcome::Stored);
+        }
+        let picks = [2, 0, 2, 1, 0];
+        let expected = ExpectedReads::new(&prefill, picks.len());
+        let ids: Vec<_> = picks.iter().map(|&i| prefill[i].box_id).collect();
+        let ReadReply::Body(body) = client.read_reply(&ids).await.unwrap() else {
+            panic!("the lean client leaves replies undecoded");
+        };
+        assert!(expected.matches(&body, &picks));
+        assert!(!expected.matches(&body, &[2, 0, 2, 0, 1]), "another order");
+        assert!(!expected.matches(&body, &picks[..4]), "fewer boxes");
+        assert!(
+            !expected.matches(&body[..body.len() - 1], &picks),
+            "cut short"
+        );
+        let mut longer = body.to_vec();
+        longer.push(0);
+        assert!(!expected.matches(&longer, &picks), "trailing bytes");
+        let mut flipped = body.to_vec();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert!(
+            !expected.matches(&flipped, &picks),
+            "a payload byte changed"
+        );
+        assert!(
+            !expected.matches(&body, &[2, 0, 2, 1, 9]),
+            "a pick out of range"
+        );
+
+        // What the readers fall back on: a decoded check of each box.
+        let outcomes = ReadReply::Body(flipped.into()).into_outcomes(&ids).unwrap();
+        assert_eq!(check_outcomes(&outcomes, &picks, &prefill), 4);
+        let ids3: Vec<_> = prefill.iter().map(|b| b.box_id).collect();
+        let all = client.read_many(&ids3).await.unwrap();
+        assert_eq!(
+            check_outcomes(&all, &[0, 1, 2, 3], &prefill),
+            3,
+            "the box never written is not found"
+        );
+        assert_eq!(
+            check_outcomes(&all[..2], &[0, 1, 2], &prefill),
+            2,
+            "a missing outcome is not counted"
+        );
+        server.shutdown().await.unwrap();
     }
 
     #[test]
