@@ -99,10 +99,7 @@ impl Connector {
     pub(crate) fn prepare_write(&self, sealed: SealedBox) -> PreparedWrite {
         match self {
             Connector::Store(_) => PreparedWrite::Box(sealed),
-            Connector::Lean { .. } => PreparedWrite::Request(Bytes::from(wire::encode_request(
-                &wire::fresh_query_id(),
-                &Query::Write(sealed),
-            ))),
+            Connector::Lean { .. } => PreparedWrite::Request(lean_request(&Query::Write(sealed))),
         }
     }
 
@@ -144,9 +141,7 @@ impl Client {
         match self {
             Client::Store(store) => store.write(sealed).await,
             Client::Lean(c) => {
-                let body =
-                    wire::encode_request(&wire::fresh_query_id(), &Query::Write(sealed.clone()));
-                write_outcome(&c.query(Bytes::from(body)).await?)
+                write_outcome(&c.query(lean_request(&Query::Write(sealed.clone()))).await?)
             }
         }
     }
@@ -182,13 +177,17 @@ impl Client {
     pub(crate) async fn read_reply(&mut self, ids: &[BoxId]) -> Result<ReadReply, StoreError> {
         match self {
             Client::Store(store) => Ok(ReadReply::Outcomes(store.read_many(ids).await?)),
-            Client::Lean(c) => {
-                let body =
-                    wire::encode_request(&wire::fresh_query_id(), &Query::Read(ids.to_vec()));
-                Ok(ReadReply::Body(c.query(Bytes::from(body)).await?))
-            }
+            Client::Lean(c) => Ok(ReadReply::Body(
+                c.query(lean_request(&Query::Read(ids.to_vec()))).await?,
+            )),
         }
     }
+}
+
+/// The body of a lean client's request for `query`, under a fresh random query ID (the lean
+/// client never resends, so every request is a new query).
+fn lean_request(query: &Query) -> Bytes {
+    Bytes::from(wire::encode_request(&wire::fresh_query_id(), query))
 }
 
 /// A write made ready before a run's clock starts.

@@ -7,8 +7,9 @@
 //! into its write request under a fresh query ID). Writers write their own boxes (each verified
 //! by the server); readers read batches of random boxes written before the clock started and
 //! check every box they get back (the lean client's readers by comparing the reply's bytes with
-//! the encoding of the boxes asked for, decoding it only if it differs; see `ExpectedReads`). Bounded in count (`--writes`, `--max-reads`) and
-//! time (`--duration`); only loopback addresses are accepted.
+//! the encoding of the boxes asked for, decoding it only if it differs; see `ExpectedReads`).
+//! Bounded in count (`--writes`, `--max-reads`) and time (`--duration`); only loopback addresses
+//! are accepted.
 //!
 //! By default every writer and reader sends its next request as soon as the last is answered
 //! (a closed loop: the figures are what the courier can do flat out). With `--write-rate` or
@@ -1099,8 +1100,8 @@ mod tests {
         // What the readers fall back on: a decoded check of each box.
         let outcomes = ReadReply::Body(flipped.into()).into_outcomes(&ids).unwrap();
         assert_eq!(check_outcomes(&outcomes, &picks, &prefill), 4);
-        let ids3: Vec<_> = prefill.iter().map(|b| b.box_id).collect();
-        let all = client.read_many(&ids3).await.unwrap();
+        let all_ids: Vec<_> = prefill.iter().map(|b| b.box_id).collect();
+        let all = client.read_many(&all_ids).await.unwrap();
         assert_eq!(
             check_outcomes(&all, &[0, 1, 2, 3], &prefill),
             3,
