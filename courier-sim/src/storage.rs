@@ -254,31 +254,22 @@ pub enum Wait {
 /// The size of a memtable, in bytes (RocksDB's write buffer).
 const WRITE_BUFFER_SIZE: usize = 128 << 20;
 
-/// The rate at which flushes and compactions may write, in bytes per second, together. With
-/// the boxes' payloads in blob files (see [`MIN_BLOB_SIZE`]), compactions rewrite keys only,
-/// and this is nearly all for flushes: a 128-MiB memtable in about 4 s, well inside the 7.5 s
-/// that 10,000 writes/s take to fill the next. When compactions rewrote the payloads too, a
-/// flush sharing 32 MiB/s with a compaction took up to 12.9 s and RocksDB stopped writes from
-/// 70 s into a 300-s run at the target rates; twice the rate kept up for 300 s but cost the
-/// short runs their write p99 (courier-sim/README.md, "Load figures").
+/// The rate at which flushes and compactions may write, in bytes per second, together: a flush
+/// spread over about 4 s instead of a burst that takes a core from the requests. With payloads
+/// in blob files ([`MIN_BLOB_SIZE`]) compactions write little, so flushes still finish well
+/// inside the 7.5 s that 10,000 writes/s take to fill the next memtable (docs/perf-history.md).
 const BACKGROUND_WRITE_RATE: i64 = 32 << 20;
 
 /// Values of at least this many bytes (every box with a payload of 189 bytes or more; not
-/// tombstones, copy statuses or the metadata) are kept in blob files, written once by the flush
-/// that takes them out of the memtable, while the sorted files hold their keys and where to find
-/// them. Box IDs are uniformly random, so every compaction from level 0 overlaps all of the
-/// next level: with the payloads in the sorted files, each was rewritten again and again
-/// (compactions of up to 1.8 GB by 300 s into a run at the target rates), more than the
-/// background rate allowed, and level 0 grew until RocksDB held writes back. With blob files,
-/// the compactions of a run of the same load wrote at most 147 MB, and level 0 held 2 files at
-/// the end.
+/// tombstones, copy statuses or the metadata) are kept in blob files, written once by the flush,
+/// while the sorted files hold their keys. Box IDs are uniformly random, so every compaction
+/// overlaps the whole next level, and payloads in the sorted files were rewritten by compaction
+/// after compaction, faster than [`BACKGROUND_WRITE_RATE`] allows.
 ///
-/// Blob garbage collection stays off. It rewrites the live blobs of the oldest files whenever
-/// a compaction passes their keys; in a 300-s run of the same load with it, compactions took 6
-/// to 53 s each, level 0 reached 11 files and RocksDB slowed writes twice. Without it, a blob file is
-/// deleted once none of its blobs is live any more, but the payload of a box that a tombstone
-/// replaced stays on disk, unreadable through the courier, until every other box of its file is
-/// gone too (courier-sim/README.md, "Durability and sync policy").
+/// Blob garbage collection stays off: it brings those rewrites back. A blob file is deleted once
+/// none of its blobs is live, so a payload that a tombstone replaced stays on disk, unreadable
+/// through the courier, until the rest of its file is gone (courier-sim/README.md, "Durability
+/// and sync policy").
 const MIN_BLOB_SIZE: u64 = 256;
 
 impl Storage {
@@ -294,21 +285,17 @@ impl Storage {
         opts.create_if_missing(true);
         opts.set_max_background_jobs(2);
         // 128 MiB memtables: about 75,000 full boxes, a switch every 7.5 s at 10,000 writes/s.
-        // Against 256 MiB, in two rounds of 30-s runs at the target rates, the write p99 was
-        // 14 and 11 ms against 61 and 56 ms, and each write cost 5 % less CPU: the flush's sort
-        // of the memtable (below) comes in bursts half as long, and the hash table's lookups
-        // miss the cache less. 64 MiB was worse (37 ms and, under steal, far more).
+        // Smaller than 256 MiB so that the flush's sort of the memtable comes in shorter bursts
+        // and the hash table's lookups miss the cache less; 64 MiB was worse again.
         opts.set_write_buffer_size(WRITE_BUFFER_SIZE);
         opts.set_max_write_buffer_number(4);
         opts.set_enable_pipelined_write(true);
         // The memtable is a hash table of short lists (keyed by the first KEY_PREFIX_LEN bytes of a
         // key, effectively the box ID), not the default skip list: every request looks boxes up by
-        // ID, and in a skip list of 150,000 boxes each lookup or insert walks its levels, missing
-        // the cache at each step: 14 % of the CPU of a loaded courier. With the hash table,
-        // RocksDB's own code took 7 % (courier-sim/README.md, "Load figures"). Nothing here scans
-        // the memtable in order except flushes, which sort it in the background, and the hint
-        // replay, which asks for total order (`entries_from`). Inserts into this memtable cannot
-        // run concurrently; the pipelined write path inserts one group at a time.
+        // ID, and a skip list misses the cache at each level of every lookup and insert. Only
+        // flushes (which sort it in the background) and the hint replay (`entries_from`, which
+        // asks for total order) need the keys in order. Inserts into this memtable cannot run
+        // concurrently; the pipelined write path inserts one group at a time.
         opts.set_prefix_extractor(rocksdb::SliceTransform::create_fixed_prefix(KEY_PREFIX_LEN));
         opts.set_allow_concurrent_memtable_write(false);
         // 2 MiB of buckets per memtable, allocated when it is created: about 3.5 buckets per
@@ -320,7 +307,7 @@ impl Storage {
         // without touching the memtable itself. Its size is a fraction of the write buffer's bytes,
         // and RocksDB allocates and zeroes it in the write path when it switches memtables, so it
         // is kept small: 512 KiB, about 55 bits per key for 1.7 KB boxes (75,000 of them fill the
-        // buffer). At the old ratio of 0.1 (27 MiB) the switching write took 15 to 22 ms.
+        // buffer).
         opts.set_memtable_whole_key_filtering(true);
         opts.set_memtable_prefix_bloom_ratio(0.004);
         let mut table = BlockBasedOptions::default();
@@ -331,26 +318,19 @@ impl Storage {
         // request threads (`crate::background`, once the database is open), so that on a
         // two-core machine they take what requests leave.
         opts.set_bytes_per_sync(1 << 20);
-        // A flush writes a whole memtable at once. Unthrottled, a flush of 256 MiB took a third
-        // of a core for about 4 s on the two-core machine of the load figures, the requests fell
-        // behind and the write p99 of runs at the target rates went into the hundreds of ms.
-        // Written at most 32 MiB/s, five such runs had 16 to 199 ms against 125 to 513 ms in
-        // alternating pairs (courier-sim/README.md, "Load figures"): BACKGROUND_WRITE_RATE.
-        // The WAL is not throttled: acknowledged writes are as durable as before.
+        // A flush writes a whole memtable at once; unthrottled, it takes CPU from the requests in
+        // a burst (BACKGROUND_WRITE_RATE). The WAL is not throttled: acknowledged writes are as
+        // durable as without the limit.
         //
-        // Flushed files go through the page cache, not direct I/O. Written around the cache, a
-        // file had to be read back from the disk block by block by the first reads after its
-        // flush ended: in runs at the target rates the readers then waited 20 to 30 ms per
-        // block, and the write p99 of those seconds reached 70 to 240 ms.
+        // Flushed files go through the page cache, not direct I/O, so that the first reads after
+        // a flush find the new file there instead of waiting on the disk block by block.
         opts.set_ratelimiter(BACKGROUND_WRITE_RATE, 100_000, 10);
         opts.set_enable_blob_files(true);
         opts.set_min_blob_size(MIN_BLOB_SIZE);
         opts.set_enable_blob_gc(false);
         // After a flush, the request thread that lets go of the old memtable would otherwise
         // free it (its whole arena) and delete the old WAL itself; this hands both to a
-        // background job. At 6,000 writes/s, in four alternating pairs of runs, the second of
-        // the memtable switch had a p99 of 14 to 29 ms with it and 28, 41, 65 and under 10 ms
-        // without (courier-sim/README.md, "Load figures").
+        // background job.
         opts.set_avoid_unnecessary_blocking_io(true);
         let (path, mut env) = if config.ephemeral {
             let env = Env::mem_env().context("creating RocksDB's in-memory environment")?;
