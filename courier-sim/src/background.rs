@@ -4,9 +4,8 @@
 //!
 //! On Linux the threads are put in the `SCHED_IDLE` class: they run only when no ordinary
 //! thread wants the CPU, and give it up as soon as one does. RocksDB's own lowering (nice 19)
-//! is the fallback elsewhere, or if that fails. With nice 19 a flush still took 400 to 560 ms
-//! of CPU within a second or two of each memtable switch, and request threads waited behind it
-//! for whole scheduler slices (see the README's load figures).
+//! is the fallback elsewhere, or if that fails; at nice 19 a flush still competes with the
+//! requests, which then wait behind it for whole scheduler slices.
 //!
 //! The catch is a lock such a thread holds while others wait for it: it runs again only when
 //! the machine has time to spare. [`crate::heap`] keeps the one such lock found so far (the
@@ -14,13 +13,12 @@
 //!
 //! The other catch is a machine with no time to spare: requests then take every cycle, a flush
 //! in `SCHED_IDLE` hardly runs, full memtables pile up behind it, and RocksDB first slows and
-//! then stops every write until the flush is done (seconds, at the background write rate). A
-//! stopped write holds a request thread, so the whole courier stood still: in load runs that
-//! offered more than the machine could take, it answered nothing for 10 s and the clients'
-//! queries timed out. So a [`BacklogWatch`] checks each database's backlog
-//! ([`CHECK_EVERY`]) and while the flushes ([`FLUSHES_BEHIND`]) or the compactions
-//! ([`COMPACTIONS_BEHIND`]) of any database in the process are behind, their threads run as
-//! ordinary threads; once caught up, they go back to `SCHED_IDLE`.
+//! then stops every write until the flush is done (seconds, at the background write rate), and
+//! with its request threads held by stopped writes the courier stands still. So a
+//! [`BacklogWatch`] checks each database's backlog ([`CHECK_EVERY`]) and while the flushes
+//! ([`FLUSHES_BEHIND`]) or the compactions ([`COMPACTIONS_BEHIND`]) of any database in the
+//! process are behind, their threads run as ordinary threads; once caught up, they go back to
+//! `SCHED_IDLE`.
 //!
 //! The threads belong to RocksDB's process-wide default environment, so this applies to every
 //! RocksDB database in the process, and covers the threads that exist when it is called: each
@@ -44,8 +42,7 @@ pub const CHECK_EVERY: Duration = Duration::from_millis(100);
 /// stops them at one more (`max_write_buffer_number` is 4), a memtable's worth of writes later
 /// (7.5 s at 10,000 writes/s; flushing one takes at least 2 s at the background write rate).
 /// Not at 2: on a busy machine a flush in idle time often outlasts the next memtable by a
-/// second or two, and in three 120-s target runs with 2 the flush thread was moved at every
-/// memtable switch, competing with requests for 0.4 to 2.5 s each time.
+/// second or two, and the thread would then be moved to compete with requests at every switch.
 pub const FLUSHES_BEHIND: u64 = 3;
 
 /// Files in level 0 at which compactions are behind: compactions start at 4, RocksDB slows

@@ -8,9 +8,8 @@
 //! process's memory-map lock while it gives the pages back. When the scheduler preempts the
 //! flush thread inside one, every thread that needs the lock for writing (glibc grows the
 //! heaps of its per-thread arenas with `mprotect`, which batch reads do hundreds of times a
-//! second) waits until the machine is idle enough to let the flush thread go on. In a run at
-//! the target rates, a dozen of the courier's threads waited 62 to 69 ms that way at once
-//! (courier-sim/README.md, "Load figures").
+//! second) waits until the machine is idle enough to let the flush thread go on: tens of
+//! milliseconds under load (docs/perf-history.md).
 //!
 //! So the allocator is told to serve blocks up to 32 MiB from its heaps and not to shrink a
 //! heap unless a gigabyte at its top is free: a freed memtable's blocks stay in the heap and

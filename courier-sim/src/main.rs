@@ -62,9 +62,7 @@ async fn wait_for_signal() {
 /// Turns transparent huge pages off for this process. mimalloc asks for them on the 1-GiB arena
 /// it reserves (`madvise(MADV_HUGEPAGE)`), and the kernel then faults its memory in 2 MiB at a
 /// time, zeroing (and, to find free huge pages, compacting memory) in the thread that touched
-/// it: while the heap grows, early in a run, queries waited for that. With huge pages off, the
-/// first second of a target run had a p99 of about 5 ms instead of about 60
-/// (courier-sim/README.md, "Load figures").
+/// it: while the heap grows, early in a run, queries wait for that (docs/perf-history.md).
 fn disable_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {

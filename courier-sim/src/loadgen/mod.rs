@@ -78,10 +78,9 @@ pub struct LoadgenArgs {
 
     /// Worker threads of the load generator's runtime.
     ///
-    /// One by default: in alternating pairs of target runs on a two-core machine, runs with one
-    /// thread cost 3 to 14 % less CPU per write than runs with two (courier-sim/README.md, "Load
-    /// figures"). Latency counts from each query's scheduled send, so a client thread that fell
-    /// behind would show in the figures, not hide a slow courier.
+    /// One by default: its work fits one thread, and on a small machine a second one costs more
+    /// CPU than it saves. Latency counts from each query's scheduled send, so a client thread
+    /// that fell behind would show in the figures, not hide a slow courier.
     #[arg(long, default_value_t = 1)]
     pub client_threads: usize,
 
