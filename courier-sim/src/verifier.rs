@@ -14,13 +14,12 @@
 //! batch of fewer than [`ENOUGH`] boxes it sleeps [`WINDOW`] while the other queries queue
 //! theirs. It gathers only while writes come concurrently (its last batch had more than one
 //! box), so a lone client's write is checked at once. The checks run on the runtime's worker
-//! threads, as the checks of one write each before them did: a thread of their own would get a
-//! fair share of the cores, not what the load needs.
+//! threads: a thread of their own would get a fair share of the cores, not what the load needs.
 //!
 //! The leader then stores what passed: it hands the batch's checked boxes to the store function
 //! the verifier was made with (the courier's [`crate::storage::Storage::write_many`], which
 //! commits them in one RocksDB write, one WAL append for all), and answers each query with its
-//! write's outcome. One write per box cost a WAL append each, and a RocksDB write-thread
+//! write's outcome. One write per box would cost a WAL append each, and a RocksDB write-thread
 //! hand-over whenever the two worker threads wrote at once. A write whose query has gone (its
 //! client went away) is stored all the same, as a courier that lost the connection would.
 //!
