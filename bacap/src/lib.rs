@@ -30,14 +30,11 @@ pub mod aead;
 mod blinding;
 mod boxes;
 mod caps;
-pub mod copystream;
 mod error;
 mod geometry;
 mod index;
 mod kdf;
 mod stateful;
-pub mod store;
-pub mod stream;
 
 pub use blinding::{verify, verify_many};
 pub use boxes::{BoxId, Opened, SealedBox, Signature, BOX_ID_LEN, SIGNATURE_LEN};

@@ -161,6 +161,12 @@ impl StatefulReader {
         Self::at(cap, next, ctx.to_vec())
     }
 
+    /// A reader of the stream of `cap` in context `ctx`, expecting the box at `index` next
+    /// (for example a box further along a substream, read ahead of the others).
+    pub fn at_index(cap: ReadCap, index: MessageBoxIndex, ctx: &[u8]) -> Self {
+        Self::at(cap, index, ctx.to_vec())
+    }
+
     fn at(cap: ReadCap, next: MessageBoxIndex, ctx: Vec<u8>) -> Self {
         let (next_box_id, next_key) = cap.box_id_and_key(&next, &ctx);
         Self {
@@ -195,25 +201,31 @@ impl StatefulReader {
     /// Verifies and decrypts the expected next box, given its signature and payload as read from
     /// storage, and advances only if that succeeds. A tombstone succeeds and advances too.
     pub fn decrypt_next(&mut self, signature: &Signature, payload: &[u8]) -> Result<Opened> {
-        let following = self.next.next()?;
+        self.next.next()?;
+        let opened = self.open_next(signature, payload)?;
+        self.advance()?;
+        Ok(opened)
+    }
+
+    /// Verifies and decrypts the expected next box, given its signature and payload as read from
+    /// storage, without moving.
+    pub fn open_next(&self, signature: &Signature, payload: &[u8]) -> Result<Opened> {
         let sealed = SealedBox {
             box_id: self.next_box_id,
             signature: *signature,
             payload: payload.to_vec(),
         };
-        let opened = open_verified_box(&self.next_key, &sealed)?;
+        open_verified_box(&self.next_key, &sealed)
+    }
+
+    /// Moves past the expected box: once it was read, or without reading it (for a box that
+    /// keeps failing verification and that the caller chose to give up on).
+    pub fn advance(&mut self) -> Result<()> {
+        let following = self.next.next()?;
         let (box_id, key) = self.cap.box_id_and_key(&following, &self.ctx);
         self.next = following;
         self.next_box_id = box_id;
         self.next_key = key;
-        Ok(opened)
-    }
-
-    /// Moves past the expected box without reading it (for a box that keeps failing
-    /// verification and that the caller chose to give up on).
-    pub fn skip(&mut self) -> Result<()> {
-        let following = self.next.next()?;
-        *self = Self::at(self.cap.clone(), following, std::mem::take(&mut self.ctx));
         Ok(())
     }
 

@@ -103,26 +103,3 @@ proptest! {
         check(&damage);
     }
 }
-
-#[test]
-fn checking_in_a_batch_or_each_alone_gives_the_same_answers() {
-    use bacap::store::{check_boxes, ReplyCode, Verification};
-    let mut damage = ALL.to_vec();
-    damage.extend([Damage::None; 6]);
-    let mut boxes = boxes(&damage);
-    let limit = boxes.iter().map(|b| b.payload.len()).max().unwrap();
-    boxes[7].payload.resize(limit + 1, 0); // over the limit: refused before verification
-    let answers = |v| -> Vec<Result<BoxId, ReplyCode>> {
-        check_boxes(boxes.clone(), limit, v)
-            .into_iter()
-            .map(|c| c.map(|b| b.box_id))
-            .collect()
-    };
-    let batched = answers(Verification::Batched);
-    assert_eq!(batched, answers(Verification::Each));
-    assert_eq!(batched[7], Err(ReplyCode::InvalidPayload));
-    assert_eq!(batched[5], Err(ReplyCode::InvalidBoxId));
-    assert_eq!(batched[1], Err(ReplyCode::InvalidSignature));
-    assert_eq!(batched[0], Ok(boxes[0].box_id));
-    assert_eq!(batched.iter().filter(|a| a.is_ok()).count(), 1 + 6 - 1);
-}

@@ -13,12 +13,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use bacap::store::{BoxStore, HttpStore};
+use chat_client::Client;
 use clap::Args as ClapArgs;
+use courier_protocol::HttpStore;
 use groupchat::channel::{ChannelToken, GroupId};
 use groupchat::messages::FileType;
 use groupchat::records::Content;
-use groupchat::{Client, Event};
+use groupchat::Event;
+use pigeonhole::store::BoxStore;
+use pigeonhole::transport::{Sealing, Transport};
 
 use crate::output;
 
@@ -133,9 +136,10 @@ async fn settle(who: &str, c: &mut Client) -> anyhow::Result<Vec<Event>> {
 }
 
 async fn chat(store: &Arc<dyn BoxStore>, dir: &Path, args: &Args) -> anyhow::Result<bool> {
-    let mut alice = Client::open(&dir.join("alice"), store.clone())?;
-    let mut bob = Client::open(&dir.join("bob"), store.clone())?;
-    let mut carol = Client::open(&dir.join("carol"), store.clone())?;
+    let transport: Arc<dyn Transport> = Arc::new(Sealing::new(store.clone()));
+    let mut alice = Client::open(&dir.join("alice"), transport.clone())?;
+    let mut bob = Client::open(&dir.join("bob"), transport.clone())?;
+    let mut carol = Client::open(&dir.join("carol"), transport.clone())?;
     say!("profiles: alice, bob and carol in {}", dir.display());
 
     connect(&mut alice, "bob", &mut bob, "alice")?;

@@ -2,16 +2,20 @@
 
 #![forbid(unsafe_code)]
 
-mod chat;
+mod commands;
 mod conformance;
 mod demo;
 mod output;
 mod profile;
 mod progress;
+mod resolve;
+mod session;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use commands::{channel, courier, group, join, poll, post};
 
 /// Group chat over a mixnet, in the Katzenpost style.
 #[derive(Debug, Parser)]
@@ -33,35 +37,35 @@ struct Cli {
 enum Command {
     /// Set up, show or list profiles.
     #[command(subcommand)]
-    Profile(chat::ProfileCmd),
+    Profile(commands::profile::ProfileCmd),
     /// 1:1 channels: make and accept tokens, private texts.
     #[command(subcommand)]
-    Channel(chat::ChannelCmd),
+    Channel(channel::ChannelCmd),
     /// Groups: create, list, members.
     #[command(subcommand)]
-    Group(chat::GroupCmd),
+    Group(group::GroupCmd),
     /// Invite the peer of a channel to a group.
-    Invite(chat::InviteArgs),
+    Invite(join::InviteArgs),
     /// List the invitations we received, and the join requests waiting for our answer.
     Invitations,
     /// Accept an invitation: ask to join the group under a display name.
-    Accept(chat::AcceptArgs),
+    Accept(join::AcceptArgs),
     /// Approve a pending join request.
-    Approve(chat::InviteArgs),
+    Approve(join::InviteArgs),
     /// Ask an invitee to choose another display name.
-    Revise(chat::ReviseArgs),
+    Revise(join::ReviseArgs),
     /// Post a text to a group.
-    Post(chat::PostArgs),
+    Post(post::PostArgs),
     /// Send a file to a group.
-    SendFile(chat::SendFileArgs),
+    SendFile(post::SendFileArgs),
     /// Poll every stream once and print what arrived.
     Poll,
     /// Poll repeatedly and print what arrives, until interrupted.
-    Watch(chat::WatchArgs),
+    Watch(poll::WatchArgs),
     /// Print a group's history.
-    History(chat::GroupArg),
+    History(group::GroupArg),
     /// Ask a group WHO (members answer with their member lists).
-    Who(chat::GroupArg),
+    Who(group::GroupArg),
     /// Check this implementation against a file of conformance vectors.
     #[command(subcommand)]
     Conformance(conformance::Kind),
@@ -80,21 +84,21 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Conformance(kind) => conformance::run(kind),
         Command::Demo(args) => demo::run(args, global.json),
-        Command::Courier(config) => chat::courier(&global, config),
-        Command::Profile(c) => chat::profile(&global, c),
-        Command::Channel(c) => chat::channel(&global, c),
-        Command::Group(c) => chat::group(&global, c),
-        Command::Invite(a) => chat::invite(&global, a),
-        Command::Invitations => chat::invitations(&global),
-        Command::Accept(a) => chat::accept(&global, a),
-        Command::Approve(a) => chat::approve(&global, a),
-        Command::Revise(a) => chat::revise(&global, a),
-        Command::Post(a) => chat::post(&global, a),
-        Command::SendFile(a) => chat::send_file(&global, a),
-        Command::Poll => chat::poll(&global),
-        Command::Watch(a) => chat::watch(&global, a),
-        Command::History(a) => chat::history(&global, a),
-        Command::Who(a) => chat::who(&global, a),
+        Command::Courier(config) => courier::run(&global, config),
+        Command::Profile(c) => commands::profile::run(&global, c),
+        Command::Channel(c) => channel::run(&global, c),
+        Command::Group(c) => group::run(&global, c),
+        Command::Invite(a) => join::invite(&global, a),
+        Command::Invitations => join::invitations(&global),
+        Command::Accept(a) => join::accept(&global, a),
+        Command::Approve(a) => join::approve(&global, a),
+        Command::Revise(a) => join::revise(&global, a),
+        Command::Post(a) => post::post(&global, a),
+        Command::SendFile(a) => post::send_file(&global, a),
+        Command::Poll => poll::poll(&global),
+        Command::Watch(a) => poll::watch(&global, a),
+        Command::History(a) => group::history(&global, a),
+        Command::Who(a) => group::who(&global, a),
     };
     match result {
         Ok(code) => code,

@@ -2,9 +2,8 @@
 //! snake_case fields.
 
 use groupchat::channel::GroupId;
-use groupchat::client::GroupInfo;
 use groupchat::records::Content;
-use groupchat::{Event, HistoryEntry};
+use groupchat::{Event, GroupInfo, HistoryEntry};
 use serde_json::{json, Map, Value};
 
 /// A group ID in hex (64 characters).

@@ -10,9 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use bacap::store::{BoxStore, HttpStore, RetryPolicy};
+use chat_client::{Client, ClientError};
 use clap::Args;
-use groupchat::{Client, ClientError};
+use courier_protocol::{HttpStore, RetryPolicy};
+use groupchat::Config;
+use pigeonhole::store::BoxStore;
+use pigeonhole::transport::{Sealing, Transport};
 use serde::{Deserialize, Serialize};
 
 /// The flags every command shares.
@@ -60,7 +63,8 @@ pub struct Settings {
     pub courier: Option<String>,
 }
 
-const SETTINGS: &str = "cli.json";
+/// The settings file inside a profile directory.
+pub const SETTINGS: &str = "cli.json";
 
 /// The profile home.
 pub fn home(global: &Global) -> anyhow::Result<PathBuf> {
@@ -194,22 +198,22 @@ pub fn http_store(url: &str, attempts: u32) -> anyhow::Result<Arc<dyn BoxStore>>
     Ok(Arc::new(store))
 }
 
-/// Opens the client of the profile in `dir`, waiting up to 15 s while another bacap-chat
-/// process (a `watch`, say) holds the profile.
-pub fn open_client(dir: &Path, store: Arc<dyn BoxStore>) -> anyhow::Result<Client> {
+/// The transport over `store`: BACAP in this process.
+pub fn transport(store: Arc<dyn BoxStore>) -> Arc<dyn Transport> {
+    Arc::new(Sealing::new(store))
+}
+
+/// Opens the client of the profile in `dir` (offline without a transport), waiting up to 15 s
+/// while another bacap-chat process (a `watch`, say) holds the profile.
+pub fn open_client(dir: &Path, transport: Option<Arc<dyn Transport>>) -> anyhow::Result<Client> {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        match Client::open(dir, store.clone()) {
+        match Client::open_with(dir, transport.clone(), Config::default()) {
             Ok(c) => return Ok(c),
-            Err(ClientError::Db(e)) if e.to_string().contains("lock") => {
-                if Instant::now() > deadline {
-                    bail!(
-                        "profile {} is in use by another bacap-chat process",
-                        dir.display()
-                    );
-                }
+            Err(ClientError::ProfileLocked(_)) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(50));
             }
+            Err(e @ ClientError::ProfileLocked(_)) => return Err(e.into()),
             Err(e) => return Err(e).context(format!("cannot open profile {}", dir.display())),
         }
     }

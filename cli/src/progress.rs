@@ -6,14 +6,29 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bacap::store::{BoxStore, CopyStatus, ReadOutcome, StoreError, WriteOutcome};
 use bacap::{BoxId, SealedBox, WriteCap};
+use pigeonhole::store::{BoxStore, CopyStatus, ReadOutcome, StoreError, WriteOutcome};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// A progress bar for a command, shared with the store that counts into it.
+pub struct Progress {
+    /// The bar.
+    pub bar: ProgressBar,
+}
+
+impl Progress {
+    /// A bar of `len` boxes, or a spinner counting boxes when `len` is `None`.
+    pub fn boxes(len: Option<u64>, message: &str, json: bool) -> Self {
+        Self {
+            bar: bar(len, message, json),
+        }
+    }
+}
+
 /// A bar (hidden when stdout is not a terminal or `json` is set) of `len` boxes, or a spinner
 /// counting boxes when `len` is `None`.
-pub fn bar(len: Option<u64>, message: &str, json: bool) -> ProgressBar {
+fn bar(len: Option<u64>, message: &str, json: bool) -> ProgressBar {
     let pb = match len {
         Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
         None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),

@@ -284,10 +284,11 @@ pub(crate) mod linux {
     }
 }
 
-/// Serializes the tests that move RocksDB's threads or check how they are scheduled: the
-/// threads are the whole process's.
+/// Keeps the tests that move RocksDB's threads or check how they are scheduled (exclusive)
+/// apart from every test that opens a database (shared): the threads are the whole process's,
+/// and each database's watch moves them.
 #[cfg(test)]
-pub(crate) static SCHEDULING_TESTS: Mutex<()> = Mutex::new(());
+pub(crate) static SCHEDULING_TESTS: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
@@ -323,7 +324,7 @@ mod tests {
 
     #[test]
     fn compaction_threads_run_as_ordinary_threads_while_level_0_piles_up() {
-        let _serial = SCHEDULING_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+        let _serial = SCHEDULING_TESTS.write().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let mut opts = rocksdb::Options::default();
         opts.create_if_missing(true);

@@ -91,7 +91,7 @@ pub enum VerifyMode {
     Each,
 }
 
-impl From<VerifyMode> for bacap::store::Verification {
+impl From<VerifyMode> for pigeonhole::store::Verification {
     fn from(mode: VerifyMode) -> Self {
         match mode {
             VerifyMode::Batch => Self::Batched,
@@ -168,8 +168,8 @@ mod tests {
         assert_eq!(c.loss, 0.25);
         let each = parse(&["--ephemeral", "--verify", "each"]).unwrap().config;
         assert_eq!(
-            bacap::store::Verification::from(each.verify),
-            bacap::store::Verification::Each
+            pigeonhole::store::Verification::from(each.verify),
+            pigeonhole::store::Verification::Each
         );
         assert!(parse(&["--ephemeral", "--verify", "some"]).is_err());
         assert!(parse(&[]).is_err(), "state must be chosen explicitly");

@@ -1,7 +1,7 @@
 //! A local stand-in for Katzenpost's Pigeonhole couriers and storage replicas, so clients can
 //! be developed and tested without a mixnet yet meet what they would meet on one.
 //!
-//! It serves the CBOR-over-HTTP protocol of [`bacap::store::wire`]: signed write-once boxes,
+//! It serves the CBOR-over-HTTP protocol of [`courier_protocol::wire`]: signed write-once boxes,
 //! tombstones, batch reads and the all-or-nothing copy command, on `--replicas` simulated
 //! replicas placed by Shard2, with seeded mixnet faults (latency, jitter, lost replies) and a
 //! deduplication cache for resent queries. State lives in RocksDB.
@@ -9,10 +9,10 @@
 //! Embed it with [`serve`]:
 //!
 //! ```no_run
-//! # async fn demo() -> anyhow::Result<()> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let server = courier_sim::serve(courier_sim::Config::ephemeral()).await?;
-//! let store = bacap::store::HttpStore::new(&server.url())?;
-//! // ... use `store` as a `bacap::store::BoxStore` ...
+//! let store = courier_protocol::HttpStore::new(&server.url())?;
+//! // ... use `store` as a `pigeonhole::store::BoxStore` ...
 //! server.shutdown().await?;
 //! # Ok(()) }
 //! ```
@@ -25,10 +25,11 @@
 pub mod background;
 pub mod config;
 pub mod dedup;
+pub mod error;
 pub mod faults;
 pub mod heap;
-pub mod loadgen;
 pub mod metrics;
+pub mod process;
 pub mod replicas;
 pub mod routes;
 pub mod storage;
@@ -38,12 +39,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
-use bacap::store::ReplyCode;
+use pigeonhole::store::ReplyCode;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::Config;
+pub use error::Error;
 
 use crate::dedup::Dedup;
 use crate::faults::Faults;
@@ -73,11 +74,14 @@ impl std::fmt::Debug for Server {
 
 /// Opens the storage `config` describes, binds its address (port 0 picks a free one) and serves
 /// until [`Server::shutdown`]. Must be called inside a Tokio runtime.
-pub async fn serve(config: Config) -> anyhow::Result<Server> {
+pub async fn serve(config: Config) -> Result<Server, Error> {
     let open_config = config.clone();
     let storage = tokio::task::spawn_blocking(move || Storage::open(&open_config))
         .await
-        .context("opening storage")??;
+        .map_err(|e| Error::Thread {
+            what: "opening storage",
+            source: std::io::Error::other(e),
+        })??;
     let storage = Arc::new(storage);
     let metrics = Arc::new(Metrics::default());
     // A weak reference: the storage closes when the server lets go of it (`Server::shutdown`).
@@ -101,8 +105,11 @@ pub async fn serve(config: Config) -> anyhow::Result<Server> {
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    let addr = listener.local_addr()?;
+        .map_err(|source| Error::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(Error::Serve)?;
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "listening beyond loopback: the simulator has no authentication");
     }
@@ -163,11 +170,13 @@ impl Server {
 
     /// Stops accepting connections, lets open ones finish (closing them after a grace period)
     /// and closes the storage.
-    pub async fn shutdown(self) -> anyhow::Result<()> {
+    pub async fn shutdown(self) -> Result<(), Error> {
         let _ = self.shutdown.send(());
         let mut task = self.task;
         match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
-            Ok(joined) => joined.context("server task")?.context("serving")?,
+            Ok(joined) => joined
+                .map_err(|e| Error::Serve(std::io::Error::other(e)))?
+                .map_err(Error::Serve)?,
             Err(_) => {
                 task.abort();
                 let _ = task.await;

@@ -12,8 +12,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use bacap::store::wire::{self, Query, Reply, WireCopyStatus};
-use bacap::store::{CopyStatus, ReplyCode, WriteOutcome};
+use courier_protocol::wire::{self, Query, Reply, WireCopyStatus};
+use pigeonhole::store::{CopyStatus, ReplyCode, WriteOutcome};
 
 use crate::dedup::{query_hash, CachedReply, Dedup};
 use crate::faults::Faults;

@@ -16,20 +16,19 @@
 //! | `m/layout` | [`LAYOUT_VERSION`]: a database of another layout is refused, not misread |
 //!
 //! Which writes are accepted, and what a copy command writes, is decided by the shared rules of
-//! `bacap::store` ([`verdict`] on writes already checked, [`plan_copy`]); this module only reads
+//! `pigeonhole::store` ([`verdict`] on writes already checked, [`plan_copy`]); this module only reads
 //! and commits.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use anyhow::{bail, Context};
-use bacap::store::wire::ReadResult;
-use bacap::store::{
+use bacap::{BoxId, SealedBox, Signature, WriteCap, SIGNATURE_LEN};
+use courier_protocol::wire::ReadResult;
+use pigeonhole::store::{
     copy_key, plan_copy, verdict, BoxLookup, CheckedBox, CopyFailure, CopyStatus, ReplyCode,
     Verification, WriteOutcome, WriteVerdict,
 };
-use bacap::{BoxId, SealedBox, Signature, WriteCap, SIGNATURE_LEN};
 use rocksdb::{
     BlockBasedOptions, ColumnFamilyDescriptor, Env, Options, WriteBatch, WriteOptions, DB,
     DEFAULT_COLUMN_FAMILY_NAME,
@@ -37,6 +36,7 @@ use rocksdb::{
 
 use crate::background::BacklogWatch;
 use crate::config::Config;
+use crate::error::Error;
 use crate::replicas::{IdentityKey, Replicas};
 
 const META_REPLICA_KEYS: &[u8] = b"m/replica-keys";
@@ -227,7 +227,7 @@ impl BoxLookup for Lookup<'_> {
     }
 }
 
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+fn create_private_dir(dir: &Path) -> Result<(), Error> {
     if dir.exists() {
         return Ok(());
     }
@@ -235,9 +235,10 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .with_context(|| format!("creating data directory {}", dir.display()))
+    builder.create(dir).map_err(|source| Error::DataDir {
+        path: dir.to_path_buf(),
+        source,
+    })
 }
 
 /// Whether a write may wait while RocksDB holds writes back: it slows them down, then stops them,
@@ -276,7 +277,7 @@ impl Storage {
     /// Opens (or creates) the storage `config` describes: RocksDB under `--data-dir`, or in
     /// memory for `--ephemeral`. The replicas' identity keys are derived from `--seed` on first
     /// start and persisted; a later start must ask for the same number of replicas.
-    pub fn open(config: &Config) -> anyhow::Result<Self> {
+    pub fn open(config: &Config) -> Result<Self, Error> {
         // Before this database allocates anything: see `crate::heap`.
         if !crate::heap::keep_heap_memory() {
             tracing::debug!("glibc malloc's parameters not set (another C library?)");
@@ -333,46 +334,48 @@ impl Storage {
         // background job.
         opts.set_avoid_unnecessary_blocking_io(true);
         let (path, mut env) = if config.ephemeral {
-            let env = Env::mem_env().context("creating RocksDB's in-memory environment")?;
+            let env = Env::mem_env()
+                .map_err(Error::database("creating RocksDB's in-memory environment"))?;
             opts.set_env(&env);
             let mut suffix = [0u8; 8];
             rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut suffix);
             let path = PathBuf::from(format!("/courier-sim-ephemeral-{}", hex::encode(suffix)));
             (path, env)
         } else {
-            let dir = config
-                .data_dir
-                .clone()
-                .context("either --data-dir or --ephemeral is required")?;
+            let dir = config.data_dir.clone().ok_or(Error::NoDataDir)?;
             create_private_dir(&dir)?;
-            let env = Env::new().context("opening RocksDB's default environment")?;
+            let env =
+                Env::new().map_err(Error::database("opening RocksDB's default environment"))?;
             opts.set_env(&env);
             (dir, env)
         };
         // The default column family, opened by name so that batch reads can pin its values.
         let default = ColumnFamilyDescriptor::new(DEFAULT_COLUMN_FAMILY_NAME, opts.clone());
-        let db = DB::open_cf_descriptors(&opts, &path, [default])
-            .with_context(|| format!("opening RocksDB at {}", path.display()))?;
+        let db = DB::open_cf_descriptors(&opts, &path, [default]).map_err(|e| Error::Open {
+            path: path.clone(),
+            message: e.into_string(),
+        })?;
         crate::background::lower_priority(&mut env);
 
-        let replicas = match db.get(META_REPLICA_KEYS)? {
+        let meta = Error::database("reading the replicas' keys");
+        let replicas = match db.get(META_REPLICA_KEYS).map_err(meta)? {
             Some(v) => {
-                let layout = db.get(META_LAYOUT)?;
+                let layout = db
+                    .get(META_LAYOUT)
+                    .map_err(Error::database("reading the storage layout"))?;
                 if layout.as_deref() != Some(&[LAYOUT_VERSION][..]) {
-                    bail!(
-                        "{} was written by another version of courier-sim (storage layout {}, \
-                         this one reads layout {LAYOUT_VERSION}); start with a new --data-dir",
-                        path.display(),
-                        layout.map_or_else(|| "1".to_string(), hex::encode)
-                    );
+                    return Err(Error::Layout {
+                        path,
+                        found: layout.map_or_else(|| "1".to_string(), hex::encode),
+                        expected: LAYOUT_VERSION,
+                    });
                 }
                 if v.len() % 32 != 0 || v.len() / 32 != usize::from(config.replicas) {
-                    bail!(
-                        "{} holds {} replicas' keys but --replicas is {}",
-                        path.display(),
-                        v.len() / 32,
-                        config.replicas
-                    );
+                    return Err(Error::ReplicaCount {
+                        path,
+                        stored: v.len() / 32,
+                        asked: config.replicas,
+                    });
                 }
                 let keys: Vec<IdentityKey> = v
                     .chunks_exact(32)
@@ -387,16 +390,17 @@ impl Storage {
                 let mut batch = WriteBatch::default();
                 batch.put(META_REPLICA_KEYS, replicas.keys().concat());
                 batch.put(META_LAYOUT, [LAYOUT_VERSION]);
-                db.write_opt(batch, &sync)?;
+                db.write_opt(batch, &sync)
+                    .map_err(Error::database("storing the replicas' keys"))?;
                 replicas
             }
         };
         for &r in &config.replicas_down {
             if usize::from(r) >= replicas.len() {
-                bail!(
-                    "--replica-down {r}: there are only {} replicas",
-                    replicas.len()
-                );
+                return Err(Error::NoSuchReplica {
+                    replica: r,
+                    replicas: replicas.len(),
+                });
             }
             replicas.set_up(r, false);
         }
@@ -408,8 +412,10 @@ impl Storage {
         write_opts_no_wait.set_no_slowdown(true);
         let db = Arc::new(db);
         Ok(Self {
-            _backlog: BacklogWatch::start(db.clone())
-                .context("starting the thread that watches RocksDB's backlog")?,
+            _backlog: BacklogWatch::start(db.clone()).map_err(|source| Error::Thread {
+                what: "the thread that watches RocksDB's backlog",
+                source,
+            })?,
             db,
             replicas,
             write_opts,
@@ -746,21 +752,35 @@ impl Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bacap::store::suite::{self, fresh_boxes};
-    use bacap::store::wire::ReadResult;
+    use courier_protocol::wire::ReadResult;
+    use pigeonhole_suite::{fresh_boxes, CTX};
 
+    /// Opening a database starts a watch that moves RocksDB's process-wide threads: the tests
+    /// that check their scheduling take this exclusively, every other test shares it.
+    fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+        crate::background::SCHEDULING_TESTS
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// An in-memory storage (the calling test holds [`shared`]).
     fn storage() -> Storage {
         Storage::open(&Config::ephemeral()).unwrap()
     }
 
     /// A valid box, checked as the verifier checks writes.
     fn checked(b: &SealedBox) -> CheckedBox {
-        bacap::store::check_box(b.clone(), Config::ephemeral().max_payload).unwrap()
+        pigeonhole::store::check_box(b.clone(), Config::ephemeral().max_payload).unwrap()
     }
 
     /// Runs `check` on a storage in memory (`--ephemeral`), then on one on disk.
     fn in_memory_and_on_disk(check: impl Fn(&Storage)) {
-        check(&storage());
+        let _shared = shared();
+        each_storage(check);
+    }
+
+    fn each_storage(check: impl Fn(&Storage)) {
+        check(&Storage::open(&Config::ephemeral()).unwrap());
         let dir = tempfile::tempdir().unwrap();
         check(&Storage::open(&Config::persistent(dir.path().join("db"))).unwrap());
     }
@@ -770,9 +790,9 @@ mod tests {
     fn rocksdb_background_threads_are_idle_class_once_open() {
         use crate::background::linux::{policy, threads_named};
         let _serial = crate::background::SCHEDULING_TESTS
-            .lock()
+            .write()
             .unwrap_or_else(|e| e.into_inner());
-        in_memory_and_on_disk(|_storage| {
+        each_storage(|_storage| {
             let tids = threads_named("rocksdb:").unwrap();
             assert!(!tids.is_empty(), "RocksDB has started its threads");
             for tid in tids {
@@ -791,6 +811,7 @@ mod tests {
 
     #[test]
     fn a_box_lives_on_its_two_shard_replicas() {
+        let _shared = shared();
         let s = storage();
         let (_, boxes) = fresh_boxes(20, 10);
         for b in &boxes {
@@ -804,6 +825,7 @@ mod tests {
 
     #[test]
     fn reads_survive_one_replica_down_and_a_returning_replica_catches_up() {
+        let _shared = shared();
         let s = storage();
         let (_, boxes) = fresh_boxes(2, 10);
         let [a, b] = s.replicas().shard(&boxes[0].box_id);
@@ -841,6 +863,7 @@ mod tests {
 
     #[test]
     fn a_box_is_stored_once_whatever_holds_it() {
+        let _shared = shared();
         let s = storage();
         let (_, boxes) = fresh_boxes(12, 10);
         for b in &boxes {
@@ -868,6 +891,7 @@ mod tests {
 
     #[test]
     fn a_batch_of_writes_is_answered_and_stored_as_the_same_writes_one_by_one() {
+        let _shared = shared();
         use bacap::WriteCap;
         use rand_core::SeedableRng;
         let w = WriteCap::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(3));
@@ -926,6 +950,7 @@ mod tests {
 
     #[test]
     fn a_corrupt_stored_box_is_an_internal_error_not_a_panic() {
+        let _shared = shared();
         let s = storage();
         let (_, boxes) = fresh_boxes(2, 10);
         s.db.put(box_key(&boxes[0].box_id), [3u8; 20]).unwrap();
@@ -1031,7 +1056,7 @@ mod tests {
             s.write(&checked(&full[0])),
             Ok(WriteOutcome::AlreadyExists { identical: true })
         );
-        let other = w.seal(&first, suite::CTX, &vec![7; plaintext]);
+        let other = w.seal(&first, CTX, &vec![7; plaintext]);
         assert_eq!(other.box_id, full[0].box_id);
         assert_eq!(
             s.write(&checked(&other)),
@@ -1041,7 +1066,7 @@ mod tests {
         // A tombstone replaces a payload held in the blob file, before and after it is flushed
         // and compacted.
         assert_eq!(
-            s.write(&checked(&w.tombstone(&second, suite::CTX))),
+            s.write(&checked(&w.tombstone(&second, CTX))),
             Ok(WriteOutcome::Stored)
         );
         let mut expected = all;
@@ -1055,6 +1080,7 @@ mod tests {
 
     #[test]
     fn a_database_of_another_layout_is_refused() {
+        let _shared = shared();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         {
@@ -1076,6 +1102,7 @@ mod tests {
 
     #[test]
     fn a_copy_in_progress_answers_in_progress() {
+        let _shared = shared();
         let s = storage();
         let temp = WriteCap::generate(&mut rand_core::OsRng);
         let guard = s.begin_copy(copy_key(&temp)).unwrap();

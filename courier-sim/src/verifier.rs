@@ -31,8 +31,10 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use bacap::store::{check_box, check_boxes, CheckedBox, ReplyCode, Verification, WriteOutcome};
 use bacap::SealedBox;
+use pigeonhole::store::{
+    check_box, check_boxes, CheckedBox, ReplyCode, Verification, WriteOutcome,
+};
 use tokio::sync::oneshot;
 
 use crate::metrics::Metrics;
@@ -96,7 +98,7 @@ impl Verifier {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Checks a write's payload size and signature ([`bacap::store::check_box`]'s refusal if
+    /// Checks a write's payload size and signature ([`pigeonhole::store::check_box`]'s refusal if
     /// it fails) and stores it (the store function's answer). Must run on a Tokio runtime.
     pub async fn write(self: &Arc<Self>, sealed: SealedBox) -> Result<WriteOutcome, ReplyCode> {
         if self.verification == Verification::Each {

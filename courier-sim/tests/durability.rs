@@ -6,8 +6,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use bacap::store::suite::{fresh_boxes, write_copy_stream};
-use bacap::store::{copy_key, BoxStore, CopyStatus, HttpStore, ReadOutcome, WriteOutcome};
+use courier_protocol::HttpStore;
+use pigeonhole::store::{copy_key, BoxStore, CopyStatus, ReadOutcome, WriteOutcome};
+use pigeonhole_suite::{fresh_boxes, write_copy_stream};
 
 /// Starts `courier-sim serve` on an ephemeral loopback port and returns it with its URL.
 fn start(data_dir: &Path) -> (Child, String) {

@@ -3,10 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use bacap::store::suite::fresh_boxes;
-use bacap::store::wire::{self, Query};
-use bacap::store::{BoxStore, HttpStore, ReadOutcome, RetryPolicy, StoreError, WriteOutcome};
+use courier_protocol::wire::{self, Query};
+use courier_protocol::{HttpStore, RetryPolicy};
 use courier_sim::{serve, Config, Server};
+use pigeonhole::store::{BoxStore, ReadOutcome, StoreError, WriteOutcome};
+use pigeonhole_suite::fresh_boxes;
 
 fn lossy(loss: f64, seed: u64) -> Config {
     let mut c = Config::ephemeral();

@@ -2,10 +2,11 @@
 //! payloads and refused writes get a clear 4xx and a reply code, never a panic; metrics and
 //! admin endpoints answer.
 
-use bacap::store::suite::{fresh_boxes, invalid_box_id};
-use bacap::store::wire::{self, Op, Query, Reply, Request};
-use bacap::store::{BoxStore, HttpStore, ReplyCode, WriteOutcome};
+use courier_protocol::wire::{self, Op, Query, Reply, Request};
+use courier_protocol::HttpStore;
 use courier_sim::{serve, Config, Server};
+use pigeonhole::store::{BoxStore, ReplyCode, WriteOutcome};
+use pigeonhole_suite::{fresh_boxes, invalid_box_id};
 use serde_bytes::ByteBuf;
 
 async fn post(server: &Server, body: Vec<u8>) -> (u16, Reply) {
@@ -145,7 +146,7 @@ async fn configurable_payload_limit() {
     assert_eq!(store.write(&fits[0]).await, Ok(WriteOutcome::Stored));
     assert_eq!(
         store.write(&too_big[0]).await,
-        Err(bacap::store::StoreError::Rejected(
+        Err(pigeonhole::store::StoreError::Rejected(
             ReplyCode::InvalidPayload
         ))
     );

@@ -1,10 +1,11 @@
 //! Replicas: every box lives on its two Shard2 replicas; with one of them down reads are served
 //! by the other, and a replica brought back catches up on what it missed.
 
-use bacap::store::suite::fresh_boxes;
-use bacap::store::{BoxStore, HttpStore, ReadOutcome, ReplyCode, StoreError, WriteOutcome};
 use bacap::SealedBox;
+use courier_protocol::HttpStore;
 use courier_sim::{serve, Config, Server};
+use pigeonhole::store::{BoxStore, ReadOutcome, ReplyCode, StoreError, WriteOutcome};
+use pigeonhole_suite::fresh_boxes;
 
 async fn admin(server: &Server, replica: u8, state: &str) {
     let r = reqwest::Client::new()

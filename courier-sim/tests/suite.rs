@@ -1,9 +1,10 @@
 //! The shared `BoxStore` suite, against the HTTP client on a live simulator and against the
 //! in-memory store: both must behave identically.
 
-use bacap::store::suite;
-use bacap::store::{HttpStore, MemoryStore};
+use courier_protocol::HttpStore;
 use courier_sim::{serve, Config};
+use pigeonhole::store::MemoryStore;
+use pigeonhole_suite as suite;
 
 macro_rules! against_both {
     ($($name:ident),* $(,)?) => {

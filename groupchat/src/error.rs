@@ -1,33 +1,63 @@
-//! The errors of the client.
+//! The errors of the group chat core: what a command or a stored record can be refused for.
 
-use bacap::stream::StreamError;
+use pigeonhole::stream::StreamError;
 
-use crate::channel::ChannelError;
+use crate::channel::{ChannelError, GroupId};
 use crate::display_name::DisplayNameError;
 use crate::messages::DecodeError;
 
-/// Everything that can go wrong in a client operation.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// The profile's database failed.
-    #[error("database: {0}")]
-    Db(#[from] rocksdb::Error),
-    /// A file or directory of the profile could not be used.
-    #[error("file system: {0}")]
-    Io(#[from] std::io::Error),
-    /// A stored record does not decode: the profile is damaged or from a later version.
-    #[error("corrupt profile state: {0}")]
-    Corrupt(String),
-    /// Writing or reading streams failed (store errors are transient: retry).
-    #[error("stream: {0}")]
-    Stream(#[from] StreamError),
-    /// The operation was persisted but the store did not confirm it (transient): it will be
-    /// resumed by the next network operation. Do not send it again.
-    #[error("queued, to be resumed: {0}")]
-    Queued(StreamError),
-    /// A BACAP error.
-    #[error("bacap: {0}")]
-    Bacap(#[from] bacap::Error),
+/// Everything a command of the core can fail with, or a stored record be refused for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// No group of this ID.
+    #[error("unknown group {0:?}")]
+    UnknownGroup(GroupId),
+    /// No channel of this label.
+    #[error("unknown channel {0:?}")]
+    UnknownChannel(String),
+    /// No invitation to this group was received.
+    #[error("no invitation to group {0:?}")]
+    NoInvitation(GroupId),
+    /// No invitation to this group was sent over this channel.
+    #[error("no join request for group {group:?} on channel {channel:?}")]
+    NoJoinRequest {
+        /// The group.
+        group: GroupId,
+        /// The channel.
+        channel: String,
+    },
+    /// The invitee has not answered the invitation yet (or was asked to revise its name).
+    #[error("the invitee has not answered")]
+    NotAnswered,
+    /// The one asking to join is a member already.
+    #[error("already a member")]
+    AlreadyMember,
+    /// The channel waits for the peer's token.
+    #[error("channel {0:?} waits for the peer's token")]
+    ChannelNotOpen(String),
+    /// A channel of this label exists.
+    #[error("channel {0:?} exists")]
+    ChannelExists(String),
+    /// The channel reads another peer's stream already.
+    #[error("channel {0:?} already has another peer")]
+    ChannelHasOtherPeer(String),
+    /// The token given is our own token for this channel.
+    #[error("that is our own token for this channel")]
+    OwnToken,
+    /// A channel label that breaks the rules.
+    #[error("channel label {0:?}: 1 to {max} of A-Z a-z 0-9 - _ .", max = crate::chat::MAX_LABEL_CHARS)]
+    InvalidLabel(String),
+    /// A group name that breaks the rules.
+    #[error("group name: {0}")]
+    InvalidGroupName(DisplayNameError),
+    /// A file over the cap.
+    #[error("file of {len} bytes is over the cap of {max}")]
+    FileTooLarge {
+        /// Its length.
+        len: usize,
+        /// The cap.
+        max: usize,
+    },
     /// A display name that breaks the rules.
     #[error("display name: {0}")]
     DisplayName(#[from] DisplayNameError),
@@ -37,19 +67,29 @@ pub enum ClientError {
     /// A group message that cannot be used.
     #[error("message: {0}")]
     Decode(#[from] DecodeError),
-    /// No such group, channel, invitation or member.
-    #[error("not found: {0}")]
-    NotFound(String),
-    /// The operation does not fit the current state (for example approving twice).
-    #[error("not possible now: {0}")]
-    InvalidState(String),
-    /// An argument out of range (a channel label, a file too large).
-    #[error("invalid argument: {0}")]
-    InvalidArgument(String),
+    /// A BACAP error (a cap that does not decode, a stream counter exhausted).
+    #[error("bacap: {0}")]
+    Bacap(#[from] bacap::Error),
+    /// Preparing or completing a stream operation failed.
+    #[error("stream: {0}")]
+    Stream(#[from] StreamError),
+    /// A stored record does not decode or does not fit the others: the profile is damaged or
+    /// from a later version.
+    #[error("corrupt profile state: {record}: {detail}")]
+    Corrupt {
+        /// Which record.
+        record: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
 }
 
-impl From<bacap::store::StoreError> for ClientError {
-    fn from(e: bacap::store::StoreError) -> Self {
-        ClientError::Stream(StreamError::Store(e))
+impl Error {
+    /// A damaged record.
+    pub fn corrupt(record: &'static str, detail: impl Into<String>) -> Self {
+        Error::Corrupt {
+            record,
+            detail: detail.into(),
+        }
     }
 }

@@ -1,17 +1,12 @@
-//! Received files: sanitized names, a size cap, owner-only permissions.
+//! Received files: where they go, under sanitized names, and the size cap. (Writing them,
+//! owner-only, is the client's: `chat_client::files`.)
 //!
 //! A file a member sends lands at `<profile>/files/<group ID hex, 16 chars>/<seq>-<name>`, where
 //! `seq` is the history entry's sequence number (so re-reading the same message after a crash
 //! rewrites the same file instead of adding a copy) and `name` is the sender's basename with
 //! every path separator, control character and leading dot removed.
 
-use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-
-use crate::error::ClientError;
-use crate::storage::private_dir;
 
 /// The directory of received files inside a profile directory.
 pub const FILES_DIR: &str = "files";
@@ -56,35 +51,6 @@ pub fn received_path(profile_dir: &Path, group_id: &[u8; 32], seq: u64, basename
         .join(format!("{seq}-{}", sanitize_basename(basename)))
 }
 
-/// Writes `payload` to `path` (replacing it if present), owner-only, refusing more than
-/// `max_len` bytes. The parent directories are created owner-only.
-pub fn write_private(path: &Path, payload: &[u8], max_len: usize) -> Result<(), ClientError> {
-    if payload.len() > max_len {
-        return Err(ClientError::InvalidArgument(format!(
-            "file of {} bytes is over the cap of {max_len}",
-            payload.len()
-        )));
-    }
-    if let Some(parent) = path.parent() {
-        if let Some(grand) = parent.parent() {
-            private_dir(grand)?;
-        }
-        private_dir(parent)?;
-    }
-    let tmp = path.with_extension("partial");
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))?;
-    f.write_all(payload)?;
-    f.sync_all()?;
-    fs::rename(&tmp, path)?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,28 +66,5 @@ mod tests {
         assert_eq!(sanitize_basename(""), "file");
         assert_eq!(sanitize_basename("/"), "file");
         assert_eq!(sanitize_basename(&"x".repeat(500)).len(), MAX_NAME_CHARS);
-    }
-
-    #[test]
-    fn writes_owner_only_and_respects_the_cap() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = received_path(dir.path(), &[7; 32], 3, "../x.bin");
-        assert!(path.starts_with(dir.path().join(FILES_DIR)));
-        write_private(&path, b"hello", 10).unwrap();
-        assert_eq!(fs::read(&path).unwrap(), b"hello");
-        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-        let dmode = fs::metadata(path.parent().unwrap())
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777;
-        assert_eq!(dmode, 0o700);
-        assert!(write_private(&path, &[0; 11], 10).is_err());
-        assert_eq!(
-            fs::read(&path).unwrap(),
-            b"hello",
-            "a refused file changes nothing"
-        );
     }
 }

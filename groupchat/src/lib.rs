@@ -1,27 +1,34 @@
-//! Group chat over BACAP streams, in the Katzenpost design: every member writes its own stream
-//! and reads every other member's.
+//! The group chat core, sans I/O: group chat over BACAP streams in the Katzenpost design, where
+//! every member writes its own stream and reads every other member's.
 //!
-//! Built so far: the messages in katzenqt's deployed CBOR encoding ([`messages`]), display
-//! names ([`display_name`]), the membership hash ([`membership`]), 1:1 channel messages
-//! ([`channel`]), and the client ([`client`]): group state ([`group`]), the join flow,
-//! posting and polling, received files ([`files`]), all persisted in RocksDB ([`storage`],
-//! [`records`]).
+//! - Wire formats: the group messages in katzenqt's deployed CBOR encoding ([`messages`]),
+//!   1:1 channel messages and tokens ([`channel`]), display names ([`display_name`]), the
+//!   membership hash ([`membership`]).
+//! - State machines: a group ([`group`]) takes the boxes of its members' streams and produces
+//!   events and the messages to send; [`Chat`] holds a profile's groups, channels, invitations
+//!   and pending operations, takes what the network answered and says what to write.
+//! - What a client stores: the records ([`records`]) under their keys ([`keys`]), and where
+//!   received files go ([`files`]).
+//!
+//! It does no I/O: `chat-client` drives it over a transport and RocksDB.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod channel;
-pub mod client;
+pub mod chat;
+pub mod config;
 pub mod display_name;
 pub mod error;
+pub mod events;
 pub mod files;
 pub mod group;
+pub mod keys;
 pub mod membership;
 pub mod messages;
 pub mod records;
-pub mod storage;
 
-pub use client::{Client, ClientConfig, Event, HistoryEntry};
-pub use error::ClientError;
-
-pub use bacap;
+pub use chat::Chat;
+pub use config::Config;
+pub use error::Error;
+pub use events::{Event, GroupInfo, HistoryEntry, InvitationInfo, JoinRequestInfo};

@@ -250,6 +250,22 @@ pub struct FileUpload {
     pub basename: String,
 }
 
+impl FileUpload {
+    /// The length of the GroupChatMessage carrying a file of `len` bytes named `basename`, at
+    /// most (the CBOR heads of the payload's length take up to 9 bytes).
+    pub fn message_len(basename: &str, len: usize) -> usize {
+        let empty = GroupChatMessage::new(
+            MembershipHash([0; MEMBERSHIP_HASH_LEN]),
+            Body::FileUpload(FileUpload {
+                payload: Vec::new(),
+                filetype: FileType::Arbitrary,
+                basename: basename.to_owned(),
+            }),
+        );
+        empty.to_cbor().len() + len + 8
+    }
+}
+
 impl fmt::Debug for FileUpload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FileUpload")

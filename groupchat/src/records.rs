@@ -2,13 +2,13 @@
 //! or stream states are secret: they zeroize on drop and their encodings are [`Zeroizing`].
 //!
 //! Every record carries a `v` field (version 1); a record of another version or shape is
-//! [`ClientError::Corrupt`], never a panic. Empty byte strings stand for absent optional caps.
+//! [`Error::Corrupt`], never a panic. Empty byte strings stand for absent optional caps.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::error::ClientError;
+use crate::error::Error;
 
 /// The record format version.
 pub const RECORD_VERSION: u32 = 1;
@@ -21,22 +21,20 @@ pub fn encode<T: Serialize>(record: &T) -> Zeroizing<Vec<u8>> {
 }
 
 /// Decodes a record, refusing trailing bytes.
-pub fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, ClientError> {
+pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, Error> {
     let mut rest = bytes;
-    let value: T = ciborium::from_reader(&mut rest)
-        .map_err(|e| ClientError::Corrupt(format!("{what}: {e}")))?;
+    let value: T =
+        ciborium::from_reader(&mut rest).map_err(|e| Error::corrupt(what, e.to_string()))?;
     if !rest.is_empty() {
-        return Err(ClientError::Corrupt(format!("{what}: trailing bytes")));
+        return Err(Error::corrupt(what, "trailing bytes"));
     }
     Ok(value)
 }
 
 /// Checks a record's version.
-pub fn check_version(what: &str, v: u32) -> Result<(), ClientError> {
+pub fn check_version(what: &'static str, v: u32) -> Result<(), Error> {
     if v != RECORD_VERSION {
-        return Err(ClientError::Corrupt(format!(
-            "{what}: unknown record version {v}"
-        )));
+        return Err(Error::corrupt(what, format!("unknown record version {v}")));
     }
     Ok(())
 }
@@ -281,7 +279,7 @@ mod tests {
         for bad in [&b""[..], b"\xff", b"\xa1\x01\x02", &encode(&h)[..5]] {
             assert!(matches!(
                 decode::<HistoryRecord>("history", bad),
-                Err(ClientError::Corrupt(_))
+                Err(Error::Corrupt { .. })
             ));
         }
         let mut trailing = encode(&h).to_vec();

@@ -7,7 +7,7 @@
 //! `indirection`. The file's `note` says katzenqt leaves an indirection box's payload empty,
 //! as it fills in `I` followed by the substream's 136-byte ReadCap only once the cap exists.
 //!
-//! The checker rebuilds every case with `bacap::stream::framing`, the framing the stream writer
+//! The checker rebuilds every case with `pigeonhole::stream::framing`, the framing the stream writer
 //! uses: the messages concatenated and framed for a geometry of `chunk_size`; a chain goes to a
 //! substream, followed by the `I` box for the main stream. Every box must match byte for byte,
 //! except that the `I` box carries a real ReadCap: its prefix byte and length are checked, and
@@ -15,8 +15,8 @@
 //! The substream's cap is the first write cap of the BACAP reference vectors, so the rebuild is
 //! deterministic. Other sections of the file are ignored. Each case counts as one vector.
 
-use bacap::stream::framing::{self, Frame, Framed, INDIRECTION_LEN, PREFIX_INDIRECTION};
 use bacap::{Geometry, ReadCap, WriteCap};
+use pigeonhole::stream::framing::{self, Frame, Framed, INDIRECTION_LEN, PREFIX_INDIRECTION};
 use serde::Deserialize;
 
 use crate::report::Check;

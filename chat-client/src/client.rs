@@ -1,0 +1,384 @@
+//! [`Client`]: one profile directory, its RocksDB state, a transport, and the group chat core
+//! ([`Chat`]) they drive.
+//!
+//! Every change of the core is stored in one atomic batch before the next step: a command's
+//! pending operation before it runs, an operation's completion once it landed, a poll round's
+//! readers together with the history of what they read. Received files are written before the
+//! batch that records them, under names fixed by their sequence numbers, so a replay rewrites
+//! the same file. If the core refuses something or a batch fails, the state is loaded again
+//! from what is stored. Every network operation first runs what an earlier (killed or cut off)
+//! command left pending, so a message lands exactly once.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bacap::{Geometry, StatefulWriter};
+use groupchat::channel::{ChannelToken, GroupId};
+use groupchat::chat::{OpId, PollProgress, Write, Written};
+use groupchat::group::MemberId;
+use groupchat::messages::FileType;
+use groupchat::JoinRequestInfo;
+use groupchat::{keys, Chat, Config, Event, GroupInfo, HistoryEntry, InvitationInfo};
+use pigeonhole::stream::StreamError;
+use pigeonhole::transport::Transport;
+use rand_core::OsRng;
+
+use crate::error::ClientError;
+use crate::files;
+use crate::lock::ProfileLock;
+use crate::storage::{private_dir, Storage};
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A profile's client.
+pub struct Client {
+    dir: PathBuf,
+    db: Storage,
+    transport: Option<Arc<dyn Transport>>,
+    chat: Chat,
+    _lock: ProfileLock,
+}
+
+impl core::fmt::Debug for Client {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Client")
+            .field("dir", &self.dir)
+            .field("chat", &self.chat)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Opens the profile in `profile_dir` (created, owner-only, if missing), talking through
+    /// `transport`, with default settings. Pending operations resume on the first network
+    /// operation.
+    pub fn open(profile_dir: &Path, transport: Arc<dyn Transport>) -> Result<Self, ClientError> {
+        Self::open_with(profile_dir, Some(transport), Config::default())
+    }
+
+    /// Opens the profile without a transport: for commands that need no network (every
+    /// network operation is [`ClientError::Offline`]).
+    pub fn open_offline(profile_dir: &Path) -> Result<Self, ClientError> {
+        Self::open_with(profile_dir, None, Config::default())
+    }
+
+    /// Opens the profile with `config`.
+    pub fn open_with(
+        profile_dir: &Path,
+        transport: Option<Arc<dyn Transport>>,
+        config: Config,
+    ) -> Result<Self, ClientError> {
+        private_dir(profile_dir)?;
+        let lock = ProfileLock::acquire(profile_dir)?;
+        let db = Storage::open(profile_dir)?;
+        let geometry = transport.as_ref().map(|t| t.geometry()).unwrap_or_default();
+        let chat = Self::load(&db, config, geometry, profile_dir)?;
+        let mut client = Self {
+            dir: profile_dir.to_path_buf(),
+            db,
+            transport,
+            chat,
+            _lock: lock,
+        };
+        client.commit()?;
+        Ok(client)
+    }
+
+    fn load(
+        db: &Storage,
+        config: Config,
+        geometry: Geometry,
+        dir: &Path,
+    ) -> Result<Chat, ClientError> {
+        let mut records = Vec::new();
+        for prefix in keys::STATE {
+            records.extend(db.scan(prefix)?);
+        }
+        Ok(Chat::load(config, geometry, dir, records, now_ms())?)
+    }
+
+    /// Loads the state again from the database (after a refused command or a failed batch left
+    /// the memory ahead of what is stored).
+    fn reload(&mut self) {
+        let (config, geometry) = (*self.chat.config(), self.chat.geometry());
+        if let Ok(chat) = Self::load(&self.db, config, geometry, &self.dir) {
+            self.chat = chat;
+        }
+    }
+
+    /// Writes the files the core named, then stores its changes in one batch.
+    fn commit(&mut self) -> Result<(), ClientError> {
+        let max = self.chat.config().max_file_len;
+        let stored = self
+            .chat
+            .take_files()
+            .iter()
+            .try_for_each(|f| files::write_private(&f.path, &f.payload, max))
+            .map_err(ClientError::from)
+            .and_then(|()| Ok(self.db.write(self.chat.take_changes())?));
+        if stored.is_err() {
+            self.reload();
+        }
+        stored
+    }
+
+    /// Runs `f` on the core and stores what it changed; if it fails, nothing is stored and the
+    /// state is loaded again.
+    fn apply<T>(
+        &mut self,
+        f: impl FnOnce(&mut Chat) -> Result<T, groupchat::Error>,
+    ) -> Result<T, ClientError> {
+        match f(&mut self.chat) {
+            Ok(v) => {
+                self.commit()?;
+                Ok(v)
+            }
+            Err(e) => {
+                self.reload();
+                Err(e.into())
+            }
+        }
+    }
+
+    fn transport(&self) -> Result<Arc<dyn Transport>, ClientError> {
+        self.transport.clone().ok_or(ClientError::Offline)
+    }
+
+    /// The profile directory.
+    pub fn profile_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The chat state, for everything the client does not forward.
+    pub fn chat(&self) -> &Chat {
+        &self.chat
+    }
+
+    // ------------------------------------------------------------- what the user sees
+
+    /// Every group.
+    pub fn groups(&self) -> Vec<GroupInfo> {
+        self.chat.groups()
+    }
+
+    /// One group.
+    pub fn group_info(&self, id: &GroupId) -> Result<GroupInfo, ClientError> {
+        Ok(self.chat.group_info(id)?)
+    }
+
+    /// The channel labels, with whether the peer's token was accepted.
+    pub fn channels(&self) -> Vec<(String, bool)> {
+        self.chat.channels()
+    }
+
+    /// Our token for channel `label` again. A secret.
+    pub fn channel_token(&self, label: &str) -> Result<ChannelToken, ClientError> {
+        Ok(self.chat.channel_token(label)?)
+    }
+
+    /// The invitations we received and have not completed.
+    pub fn invitations(&self) -> Vec<InvitationInfo> {
+        self.chat.invitations()
+    }
+
+    /// The invitations we sent, with the invitee's request if it arrived.
+    pub fn join_requests(&self) -> Vec<JoinRequestInfo> {
+        self.chat.join_requests()
+    }
+
+    /// How many operations wait to be resumed.
+    pub fn pending_count(&self) -> usize {
+        self.chat.pending_count()
+    }
+
+    /// The largest file [`Client::send_file`] takes.
+    pub fn max_file_len(&self) -> usize {
+        self.chat.config().max_file_len
+    }
+
+    /// A group's history in arrival order (ours included, at the time we sent).
+    pub fn history(&self, id: &GroupId) -> Result<Vec<HistoryEntry>, ClientError> {
+        self.read_history(&self.chat.group_history_prefix(id)?)
+    }
+
+    /// What one member sent to a group, in their stream's order.
+    pub fn history_of(
+        &self,
+        id: &GroupId,
+        member: &MemberId,
+    ) -> Result<Vec<HistoryEntry>, ClientError> {
+        Ok(self
+            .history(id)?
+            .into_iter()
+            .filter(|e| e.sender.as_ref() == Some(member))
+            .collect())
+    }
+
+    /// A channel's history in arrival order.
+    pub fn channel_history(&self, label: &str) -> Result<Vec<HistoryEntry>, ClientError> {
+        self.read_history(&self.chat.channel_history_prefix(label)?)
+    }
+
+    fn read_history(&self, prefix: &[u8]) -> Result<Vec<HistoryEntry>, ClientError> {
+        self.db
+            .scan(prefix)?
+            .into_iter()
+            .map(|(_, v)| Ok(HistoryEntry::decode(&v)?))
+            .collect()
+    }
+
+    // ------------------------------------------------------------- commands without network
+
+    /// Creates a group of one (us, shown as `display_name`) and returns its ID.
+    pub fn create_group(&mut self, name: &str, display_name: &str) -> Result<GroupId, ClientError> {
+        self.apply(|c| c.create_group(&mut OsRng, name, display_name))
+    }
+
+    /// Starts a channel and returns our token, to copy to the peer.
+    pub fn make_channel(&mut self, label: &str) -> Result<ChannelToken, ClientError> {
+        self.apply(|c| c.make_channel(&mut OsRng, label))
+    }
+
+    /// Accepts the peer's token for channel `label` (making the channel if needed) and returns
+    /// our token.
+    pub fn accept_channel(
+        &mut self,
+        label: &str,
+        token: &ChannelToken,
+    ) -> Result<ChannelToken, ClientError> {
+        self.apply(|c| c.accept_channel(&mut OsRng, label, token))
+    }
+
+    // ------------------------------------------------------------- network operations
+
+    /// Posts a text message to a group (long ones through AllOrNothing).
+    pub async fn post_text(&mut self, id: &GroupId, text: &str) -> Result<(), ClientError> {
+        self.send(|c| c.post_text(&mut OsRng, id, text)).await
+    }
+
+    /// Sends a file to a group (through AllOrNothing when it needs more than one box).
+    pub async fn send_file(
+        &mut self,
+        id: &GroupId,
+        basename: &str,
+        filetype: FileType,
+        payload: Vec<u8>,
+    ) -> Result<(), ClientError> {
+        self.send(|c| c.send_file(&mut OsRng, id, basename, filetype, payload))
+            .await
+    }
+
+    /// Asks the group WHO.
+    pub async fn who(&mut self, id: &GroupId) -> Result<(), ClientError> {
+        self.send(|c| c.who(&mut OsRng, id)).await
+    }
+
+    /// Invites the peer of channel `label` to group `id`.
+    pub async fn invite(&mut self, id: &GroupId, label: &str) -> Result<(), ClientError> {
+        self.send(|c| c.invite(&mut OsRng, id, label)).await
+    }
+
+    /// Answers an invitation: asks to join as `display_name`.
+    pub async fn accept_invitation(
+        &mut self,
+        id: &GroupId,
+        display_name: &str,
+    ) -> Result<(), ClientError> {
+        self.send(|c| c.accept_invitation(&mut OsRng, id, display_name))
+            .await
+    }
+
+    /// Declines the invitee's display name and asks for another.
+    pub async fn ask_revise(
+        &mut self,
+        id: &GroupId,
+        label: &str,
+        reason: &str,
+    ) -> Result<(), ClientError> {
+        self.send(|c| c.ask_revise(&mut OsRng, id, label, reason))
+            .await
+    }
+
+    /// Approves the invitee: the INTRODUCTION and the Welcome in one AllOrNothing.
+    pub async fn approve(&mut self, id: &GroupId, label: &str) -> Result<(), ClientError> {
+        self.send(|c| c.approve(&mut OsRng, id, label)).await
+    }
+
+    /// Sends a private text on a channel.
+    pub async fn send_channel_text(&mut self, label: &str, text: &str) -> Result<(), ClientError> {
+        self.send(|c| c.send_channel_text(&mut OsRng, label, text))
+            .await
+    }
+
+    /// The one shape of every sending command: resume what waits, queue the new operation
+    /// (stored before it runs), run it.
+    async fn send(
+        &mut self,
+        queue: impl FnOnce(&mut Chat) -> Result<OpId, groupchat::Error>,
+    ) -> Result<(), ClientError> {
+        self.transport()?;
+        self.resume_pending().await?;
+        let op = self.apply(queue)?;
+        self.run(op, true).await
+    }
+
+    /// Runs every stored operation that has not completed (after a kill, or after a network
+    /// failure), oldest first. Every network operation calls it first.
+    pub async fn resume_pending(&mut self) -> Result<(), ClientError> {
+        while let Some(op) = self.chat.next_operation()? {
+            self.run(op.id, false).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs operation `id` and stores its outcome. A new operation that did not land is
+    /// [`ClientError::Queued`]; a resumed one is [`ClientError::Stream`].
+    async fn run(&mut self, id: OpId, new: bool) -> Result<(), ClientError> {
+        let transport = self.transport()?;
+        let op = self.chat.operation(id)?;
+        let options = self.chat.config().copy_options;
+        let outcome: Result<Vec<StatefulWriter>, StreamError> = match op.write {
+            Write::Message(out) => out.execute(&*transport, options).await.map(|w| vec![w]),
+            Write::AllOrNothing(plan) => plan.execute(&*transport, options).await,
+        };
+        match self.apply(|c| c.handle_written(id, outcome, now_ms()))? {
+            Written::Landed => Ok(()),
+            Written::Dropped(e) => Err(ClientError::Stream(e)),
+            Written::Kept(e) if new => Err(ClientError::Queued(e)),
+            Written::Kept(e) => Err(ClientError::Stream(e)),
+        }
+    }
+
+    /// Polls every stream we read (every member of every group, every channel peer): one
+    /// batched read of the next box of each, repeated while boxes keep arriving. Each round is
+    /// stored in one batch. Then answers WHO requests. Returns what it found.
+    pub async fn poll(&mut self) -> Result<Vec<Event>, ClientError> {
+        let transport = self.transport()?;
+        self.resume_pending().await?;
+        let mut events = Vec::new();
+        let mut progress = PollProgress::default();
+        loop {
+            let round = self.chat.poll_reads();
+            if round.is_empty() {
+                break;
+            }
+            let contents = transport.read_many(round.reads()).await?;
+            let (moved, found) =
+                self.apply(|c| c.handle_reads(round, &contents, &mut progress, now_ms()))?;
+            events.extend(found);
+            if !moved {
+                break;
+            }
+        }
+        while let Some(op) = self.apply(|c| c.queue_owed(&mut OsRng))? {
+            self.run(op, true).await?;
+        }
+        Ok(events)
+    }
+}

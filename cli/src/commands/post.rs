@@ -1,0 +1,108 @@
+//! `post GROUP TEXT` and `send-file GROUP PATH`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use groupchat::messages::{FileType, FileUpload};
+use groupchat::Config;
+use serde_json::json;
+
+use crate::output::gid;
+use crate::profile::Global;
+use crate::progress::Progress;
+use crate::session;
+
+/// Options of `post`.
+#[derive(Debug, Args)]
+pub struct PostArgs {
+    /// The group.
+    pub group: String,
+    /// The text.
+    pub text: String,
+}
+
+/// Options of `send-file`.
+#[derive(Debug, Args)]
+pub struct SendFileArgs {
+    /// The group.
+    pub group: String,
+    /// The file.
+    pub path: PathBuf,
+    /// What kind of file it is.
+    #[arg(long = "type", value_name = "TYPE", default_value = "arbitrary",
+          value_parser = ["arbitrary", "image", "sound"])]
+    pub filetype: String,
+}
+
+/// `post GROUP TEXT`
+pub fn post(global: &Global, a: PostArgs) -> anyhow::Result<ExitCode> {
+    session::online(
+        global,
+        None,
+        |s| s.group(&a.group),
+        async |s, id| {
+            s.client.post_text(&id, &a.text).await?;
+            s.done(
+                format!("posted to {}", s.group_name(&id)),
+                json!({"group": gid(&id), "posted": true}),
+            );
+            Ok(())
+        },
+    )
+}
+
+/// `send-file GROUP PATH`
+pub fn send_file(global: &Global, a: SendFileArgs) -> anyhow::Result<ExitCode> {
+    let max = Config::default().max_file_len;
+    let meta =
+        std::fs::metadata(&a.path).with_context(|| format!("cannot read {}", a.path.display()))?;
+    if !meta.is_file() {
+        bail!("{} is not a file", a.path.display());
+    }
+    if meta.len() > max as u64 {
+        bail!(
+            "{} is too large: {} bytes, the most is {max}",
+            a.path.display(),
+            meta.len()
+        );
+    }
+    let payload =
+        std::fs::read(&a.path).with_context(|| format!("cannot read {}", a.path.display()))?;
+    let basename = a
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    let filetype = match a.filetype.as_str() {
+        "image" => FileType::Image,
+        "sound" => FileType::Sound,
+        _ => FileType::Arbitrary,
+    };
+    let len = payload.len();
+    let writes = pigeonhole::transport::store_writes_for_message(
+        FileUpload::message_len(&basename, len),
+        bacap::Geometry::default(),
+    );
+    let progress = Progress::boxes(
+        Some(writes as u64),
+        &format!("sending {basename}"),
+        global.json,
+    );
+    session::online(
+        global,
+        Some(progress),
+        |s| s.group(&a.group),
+        async |s, id| {
+            s.client
+                .send_file(&id, &basename, filetype, payload)
+                .await?;
+            s.done(
+                format!("sent {basename} ({len} bytes) to {}", s.group_name(&id)),
+                json!({"group": gid(&id), "basename": basename, "len": len, "sent": true}),
+            );
+            Ok(())
+        },
+    )
+}

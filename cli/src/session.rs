@@ -1,0 +1,193 @@
+//! The one shape every command has: open the profile's client (offline, or against its courier
+//! with an optional progress bar), resume what an earlier command left, do one thing, print
+//! what it did (for people, or with `--json` one JSON object per line), and turn the library's
+//! typed errors into one line for the user.
+
+use std::process::ExitCode;
+
+use anyhow::anyhow;
+use chat_client::{Client, ClientError};
+use groupchat::channel::GroupId;
+use groupchat::Event;
+use pigeonhole::store::StoreError;
+use pigeonhole::stream::StreamError;
+use serde_json::json;
+
+use crate::output::{self, emit, gid};
+use crate::profile::{self, Global, Profile};
+use crate::progress::{self, Progress};
+use crate::resolve;
+
+/// An open profile and its client.
+pub struct Session {
+    /// The profile.
+    pub profile: Profile,
+    /// Its client.
+    pub client: Client,
+    courier: String,
+    json: bool,
+}
+
+/// A single-threaded runtime for one command.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Runs `command` on the profile opened without a courier.
+pub fn offline(
+    global: &Global,
+    command: impl FnOnce(&mut Session) -> anyhow::Result<()>,
+) -> anyhow::Result<ExitCode> {
+    let mut s = Session::offline(global)?;
+    command(&mut s)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a network command on the profile opened against its courier (counting boxes into
+/// `progress`, if any): `resolve` checks the command's arguments against the profile first, so
+/// a mistake is reported at once; then what earlier commands left pending resumes, and
+/// `command` runs with what `resolve` found.
+pub fn online<T>(
+    global: &Global,
+    progress: Option<Progress>,
+    resolve: impl FnOnce(&Session) -> anyhow::Result<T>,
+    command: impl AsyncFnOnce(&mut Session, T) -> anyhow::Result<()>,
+) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(online_in(global, progress, resolve, command))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// [`online`], inside a runtime.
+pub async fn online_in<T>(
+    global: &Global,
+    progress: Option<Progress>,
+    resolve: impl FnOnce(&Session) -> anyhow::Result<T>,
+    command: impl AsyncFnOnce(&mut Session, T) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let bar = progress.as_ref().map(|p| p.bar.clone());
+    let result = async {
+        let mut s = Session::online(global, progress)?;
+        let args = resolve(&s)?;
+        let done = async {
+            s.resume().await?;
+            command(&mut s, args).await
+        }
+        .await;
+        done.map_err(|e| match e.downcast::<ClientError>() {
+            Ok(e) => s.net(e),
+            Err(e) => e,
+        })
+    }
+    .await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    result
+}
+
+impl Session {
+    /// Opens the profile without needing a courier.
+    pub fn offline(global: &Global) -> anyhow::Result<Self> {
+        let profile = Profile::existing(global)?;
+        let client = profile::open_client(&profile.dir, None)?;
+        Ok(Self {
+            profile,
+            client,
+            courier: String::new(),
+            json: global.json,
+        })
+    }
+
+    /// Opens the profile against its courier.
+    pub fn online(global: &Global, progress: Option<Progress>) -> anyhow::Result<Self> {
+        let profile = Profile::existing(global)?;
+        let courier = profile.courier_url(global)?;
+        let store = profile::http_store(&courier, global.attempts)?;
+        let store = match progress {
+            Some(p) => progress::Counting::wrap(store, p.bar),
+            None => store,
+        };
+        let client = profile::open_client(&profile.dir, Some(profile::transport(store)))?;
+        Ok(Self {
+            profile,
+            client,
+            courier,
+            json: global.json,
+        })
+    }
+
+    /// Whether output is JSON.
+    pub fn json(&self) -> bool {
+        self.json
+    }
+
+    /// A client error as the user should read it: network trouble names the courier and says
+    /// what happens to the operation.
+    fn net(&self, e: ClientError) -> anyhow::Error {
+        let courier = &self.courier;
+        match e {
+            ClientError::Queued(StreamError::Store(StoreError::Unavailable(m))) => anyhow!(
+                "courier unreachable at {courier} ({m}); the operation is saved and the next \
+                 command that reaches the courier (e.g. `bacap-chat poll`) completes it"
+            ),
+            ClientError::Queued(inner) => anyhow!(
+                "the courier at {courier} did not confirm ({inner}); the operation is saved and \
+                 the next command that reaches the courier (e.g. `bacap-chat poll`) completes it"
+            ),
+            ClientError::Stream(StreamError::Store(StoreError::Unavailable(m))) => {
+                anyhow!("courier unreachable at {courier}: {m}")
+            }
+            other => anyhow!(other),
+        }
+    }
+
+    /// Resumes any operation a killed or failed earlier command left, and says so.
+    async fn resume(&mut self) -> anyhow::Result<()> {
+        let before = self.client.pending_count();
+        if before == 0 {
+            return Ok(());
+        }
+        self.client.resume_pending().await?;
+        self.done(
+            format!("resumed {before} pending operation(s)"),
+            json!({"event": "resumed", "operations": before}),
+        );
+        Ok(())
+    }
+
+    /// The group a command names: its name, its ID, or a unique ID prefix.
+    pub fn group(&self, arg: &str) -> anyhow::Result<GroupId> {
+        resolve::group(&self.client, arg)
+    }
+
+    /// A group's name, or the start of its ID if it is gone.
+    pub fn group_name(&self, id: &GroupId) -> String {
+        self.client
+            .group_info(id)
+            .map(|g| g.name)
+            .unwrap_or_else(|_| gid(id)[..8].to_owned())
+    }
+
+    /// Prints what a poll found.
+    pub fn print_events(&self, events: &[Event]) {
+        let name_of = |id: &GroupId| self.group_name(id);
+        for ev in events {
+            if self.json {
+                emit(output::event_json(ev, &name_of));
+            } else {
+                println!("{}", output::event_line(ev, &name_of));
+            }
+        }
+    }
+
+    /// Prints one result: `text` for people, `v` with `--json`.
+    pub fn done(&self, text: impl Into<String>, v: serde_json::Value) {
+        if self.json {
+            emit(v);
+        } else {
+            println!("{}", text.into());
+        }
+    }
+}

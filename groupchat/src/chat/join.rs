@@ -1,0 +1,462 @@
+//! The join flow, over a 1:1 channel between an introducer and an invitee: invitation, signed
+//! request, request to revise the name, and approval (the INTRODUCTION to the introducer's
+//! group stream and the Welcome on the channel in one AllOrNothing). Each channel message of
+//! the flow has its handler here.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bacap::{ReadCap, StatefulWriter, WriteCap};
+use pigeonhole::stream::AllOrNothingPlan;
+use rand_core::{CryptoRng, RngCore};
+use zeroize::Zeroizing;
+
+use super::{Changes, Chat, OpId};
+use crate::channel::{
+    ChannelMessage, GroupId, Invitation, PleaseReviseDisplayName, SignedPleaseAdd, Welcome,
+};
+use crate::display_name::DisplayName;
+use crate::error::Error;
+use crate::events::{Event, InvitationInfo, JoinRequestInfo};
+use crate::group::{group_ctx, Group, MemberId};
+use crate::keys;
+use crate::membership::MembershipHash;
+use crate::messages::{Body, GroupChatMessage, PleaseAdd, ReplyWho};
+use crate::records::{
+    self, check_version, Completion, Content, InvitationInRecord, InvitationOutRecord,
+    TargetRecord, RECORD_VERSION,
+};
+
+fn group_id_from(bytes: &[u8], record: &'static str) -> Result<GroupId, Error> {
+    Ok(GroupId(bytes.try_into().map_err(|_| {
+        Error::corrupt(record, "group ID is not 32 bytes")
+    })?))
+}
+
+/// Invitations received (by group) and sent (by group and channel), and which changed.
+#[derive(Default)]
+pub(crate) struct Invitations {
+    inbound: BTreeMap<GroupId, InvitationInRecord>,
+    outbound: BTreeMap<(GroupId, String), InvitationOutRecord>,
+    changed_in: BTreeSet<GroupId>,
+    changed_out: BTreeSet<(GroupId, String)>,
+}
+
+impl Invitations {
+    pub(crate) fn load_inbound(&mut self, value: &[u8]) -> Result<(), Error> {
+        let rec: InvitationInRecord = records::decode("invitation", value)?;
+        check_version("invitation", rec.v)?;
+        self.inbound
+            .insert(group_id_from(&rec.group_id, "invitation")?, rec);
+        Ok(())
+    }
+
+    pub(crate) fn load_outbound(&mut self, value: &[u8]) -> Result<(), Error> {
+        let rec: InvitationOutRecord = records::decode("invitation", value)?;
+        check_version("invitation", rec.v)?;
+        let key = (
+            group_id_from(&rec.group_id, "invitation")?,
+            rec.channel.clone(),
+        );
+        self.outbound.insert(key, rec);
+        Ok(())
+    }
+
+    pub(crate) fn take_changes(&mut self, c: &mut Changes) {
+        for id in std::mem::take(&mut self.changed_in) {
+            let key = keys::invitation_in(&id.0);
+            match self.inbound.get(&id) {
+                Some(r) => c.puts.push((key, records::encode(r))),
+                None => c.deletes.push(key),
+            }
+        }
+        for k in std::mem::take(&mut self.changed_out) {
+            let key = keys::invitation_out(&k.0 .0, &k.1);
+            match self.outbound.get(&k) {
+                Some(r) => c.puts.push((key, records::encode(r))),
+                None => c.deletes.push(key),
+            }
+        }
+    }
+
+    fn inbound_mut(&mut self, id: &GroupId) -> Result<&mut InvitationInRecord, Error> {
+        self.changed_in.insert(*id);
+        self.inbound.get_mut(id).ok_or(Error::NoInvitation(*id))
+    }
+
+    fn outbound_mut(
+        &mut self,
+        id: &GroupId,
+        label: &str,
+    ) -> Result<&mut InvitationOutRecord, Error> {
+        let key = (*id, label.to_owned());
+        self.changed_out.insert(key.clone());
+        self.outbound
+            .get_mut(&key)
+            .ok_or_else(|| Error::NoJoinRequest {
+                group: *id,
+                channel: label.to_owned(),
+            })
+    }
+
+    /// Forgets the invitation to `id` sent over `label` (the invitee was approved).
+    pub(crate) fn close_outbound(&mut self, id: GroupId, label: &str) {
+        let key = (id, label.to_owned());
+        self.outbound.remove(&key);
+        self.changed_out.insert(key);
+    }
+}
+
+/// The invitee's latest request, verified.
+fn request_of(r: &InvitationOutRecord) -> Result<(SignedPleaseAdd, PleaseAdd), Error> {
+    if r.request.is_empty() {
+        return Err(Error::NotAnswered);
+    }
+    match ChannelMessage::from_cbor(&r.request)? {
+        ChannelMessage::SignedPleaseAdd(s) => {
+            let pa = s.verify()?;
+            Ok((s, pa))
+        }
+        _ => Err(Error::corrupt("invitation", "stored join request")),
+    }
+}
+
+impl Chat {
+    /// Queues an invitation of the peer of channel `label` to group `id`.
+    pub fn invite<R: RngCore + CryptoRng>(
+        &mut self,
+        rng: &mut R,
+        id: &GroupId,
+        label: &str,
+    ) -> Result<OpId, Error> {
+        let msg = ChannelMessage::Invitation(Invitation {
+            group_id: *id,
+            group_name: self.group(id)?.name.clone(),
+        });
+        let op = self.send_channel(rng, label, &msg, Completion::Nothing)?;
+        let key = (*id, label.to_owned());
+        self.invitations.outbound.insert(
+            key.clone(),
+            InvitationOutRecord {
+                v: RECORD_VERSION,
+                group_id: id.0.to_vec(),
+                channel: label.to_owned(),
+                request: Vec::new(),
+            },
+        );
+        self.invitations.changed_out.insert(key);
+        Ok(op)
+    }
+
+    /// The invitations we received and have not completed.
+    pub fn invitations(&self) -> Vec<InvitationInfo> {
+        self.invitations
+            .inbound
+            .iter()
+            .map(|(id, r)| InvitationInfo {
+                group: *id,
+                group_name: r.group_name.clone(),
+                channel: r.channel.clone(),
+                answered_as: (!r.display_name.is_empty()).then(|| r.display_name.clone()),
+                revise_reason: (!r.revise_reason.is_empty()).then(|| r.revise_reason.clone()),
+            })
+            .collect()
+    }
+
+    /// Queues our answer to an invitation (again, after a request to revise): asks to join as
+    /// `display_name`, with a SignedPleaseAdd for our future group stream.
+    pub fn accept_invitation<R: RngCore + CryptoRng>(
+        &mut self,
+        rng: &mut R,
+        id: &GroupId,
+        display_name: &str,
+    ) -> Result<OpId, Error> {
+        let dn = DisplayName::new(display_name)?;
+        let inv = self.invitations.inbound_mut(id)?;
+        if inv.write_cap.is_empty() {
+            inv.write_cap = WriteCap::generate(rng).to_bytes().to_vec();
+        }
+        let cap = WriteCap::from_bytes(&inv.write_cap)?;
+        inv.display_name = dn.to_string();
+        inv.revise_reason.clear();
+        let label = inv.channel.clone();
+        let signed = SignedPleaseAdd::sign(*id, &PleaseAdd::new(dn, &cap.read_cap()), &cap);
+        self.send_channel(
+            rng,
+            &label,
+            &ChannelMessage::SignedPleaseAdd(signed),
+            Completion::Nothing,
+        )
+    }
+
+    /// The invitations we sent, with the invitee's request if it arrived.
+    pub fn join_requests(&self) -> Vec<JoinRequestInfo> {
+        self.invitations
+            .outbound
+            .iter()
+            .map(|((id, label), r)| JoinRequestInfo {
+                group: *id,
+                channel: label.clone(),
+                display_name: request_of(r)
+                    .ok()
+                    .map(|(_, pa)| pa.display_name.to_string()),
+            })
+            .collect()
+    }
+
+    /// Queues a request to the invitee for another display name.
+    pub fn ask_revise<R: RngCore + CryptoRng>(
+        &mut self,
+        rng: &mut R,
+        id: &GroupId,
+        label: &str,
+        reason: &str,
+    ) -> Result<OpId, Error> {
+        let rec = self.invitations.outbound_mut(id, label)?;
+        let (original, _) = request_of(rec)?;
+        rec.request.clear();
+        let msg = ChannelMessage::PleaseReviseDisplayName(PleaseReviseDisplayName {
+            group_id: *id,
+            original,
+            reason: reason.to_owned(),
+        });
+        self.send_channel(rng, label, &msg, Completion::Nothing)
+    }
+
+    /// Queues the approval of the invitee: in ONE AllOrNothing operation, the INTRODUCTION to
+    /// our group stream and the Welcome (the member list) on the channel.
+    pub fn approve<R: RngCore + CryptoRng>(
+        &mut self,
+        rng: &mut R,
+        id: &GroupId,
+        label: &str,
+    ) -> Result<OpId, Error> {
+        let key = (*id, label.to_owned());
+        let rec = self
+            .invitations
+            .outbound
+            .get(&key)
+            .ok_or_else(|| Error::NoJoinRequest {
+                group: *id,
+                channel: label.to_owned(),
+            })?;
+        let (_, pa) = request_of(rec)?;
+        let g = self.group(id)?;
+        if g.members.contains_key(pa.read_cap.as_bytes()) {
+            return Err(Error::AlreadyMember);
+        }
+        let mut all = g.please_adds();
+        all.push(pa.clone());
+        let intro = GroupChatMessage::new(MembershipHash::of(&all), Body::Introduction(pa.clone()))
+            .to_cbor();
+        let welcome = Zeroizing::new(
+            ChannelMessage::Welcome(Welcome {
+                group_id: *id,
+                group_name: g.name.clone(),
+                members: ReplyWho { please_adds: all },
+            })
+            .to_cbor(),
+        );
+        let chan = self.channels.open(label)?;
+        let plan = AllOrNothingPlan::for_messages(
+            rng,
+            self.geometry,
+            &self.limits(),
+            vec![
+                (g.writer.clone(), &intro[..]),
+                (chan.writer.clone(), &welcome[..]),
+            ],
+        )?;
+        Ok(self.outbox.submit_plan(
+            &mut self.log,
+            &plan,
+            vec![
+                TargetRecord::Group(id.0.to_vec()),
+                TargetRecord::Channel(label.to_owned()),
+            ],
+            Completion::Approved {
+                group: id.0.to_vec(),
+                label: label.to_owned(),
+                please_add: pa.to_cbor(),
+            },
+        ))
+    }
+
+    /// An invitation arrived on channel `label`.
+    pub(crate) fn on_invitation(&mut self, label: &str, inv: Invitation) {
+        let source = format!("channel {label}");
+        let id = inv.group_id;
+        if self.groups.contains_key(&id) {
+            self.log.problem(source, "invitation to a group we are in");
+            return;
+        }
+        let answered_elsewhere = self
+            .invitations
+            .inbound
+            .get(&id)
+            .is_some_and(|r| r.channel != label && !r.write_cap.is_empty());
+        if answered_elsewhere {
+            self.log
+                .problem(source, "invitation to a group we asked to join elsewhere");
+            return;
+        }
+        let prev = self.invitations.inbound.remove(&id);
+        let rec = InvitationInRecord {
+            v: RECORD_VERSION,
+            group_id: id.0.to_vec(),
+            group_name: inv.group_name.clone(),
+            channel: label.to_owned(),
+            write_cap: prev
+                .as_ref()
+                .map(|p| p.write_cap.clone())
+                .unwrap_or_default(),
+            display_name: prev
+                .as_ref()
+                .map(|p| p.display_name.clone())
+                .unwrap_or_default(),
+            revise_reason: String::new(),
+        };
+        self.invitations.inbound.insert(id, rec);
+        self.invitations.changed_in.insert(id);
+        self.log.event(Event::Invited {
+            channel: label.to_owned(),
+            group: id,
+            group_name: inv.group_name,
+        });
+    }
+
+    /// An invitee's request to be added arrived on channel `label`.
+    pub(crate) fn on_join_request(&mut self, label: &str, s: SignedPleaseAdd) {
+        let source = format!("channel {label}");
+        let key = (s.group_id, label.to_owned());
+        if !self.invitations.outbound.contains_key(&key) {
+            self.log.problem(source, "a join request we did not invite");
+            return;
+        }
+        let pa = match s.verify() {
+            Ok(pa) => pa,
+            Err(e) => {
+                self.log.problem(source, format!("join request: {e}"));
+                return;
+            }
+        };
+        let Some(g) = self.groups.get(&s.group_id) else {
+            self.log.problem(source, "join request for a group we left");
+            return;
+        };
+        if g.members.contains_key(pa.read_cap.as_bytes()) {
+            self.log
+                .problem(source, "join request from a current member");
+            return;
+        }
+        let name_taken = g
+            .members
+            .values()
+            .any(|m| m.please_add.display_name == pa.display_name);
+        let group = s.group_id;
+        let rec = self
+            .invitations
+            .outbound
+            .get_mut(&key)
+            .expect("checked above");
+        rec.request = ChannelMessage::SignedPleaseAdd(s).to_cbor();
+        self.invitations.changed_out.insert(key);
+        self.log.event(Event::JoinRequest {
+            channel: label.to_owned(),
+            group,
+            display_name: pa.display_name.to_string(),
+            name_taken,
+        });
+    }
+
+    /// The introducer asked us, on channel `label`, for another display name.
+    pub(crate) fn on_revise_request(&mut self, label: &str, p: PleaseReviseDisplayName) {
+        match self.invitations.inbound.get_mut(&p.group_id) {
+            Some(r) if r.channel == label && !r.write_cap.is_empty() => {
+                r.revise_reason = p.reason.clone();
+                self.invitations.changed_in.insert(p.group_id);
+                self.log.event(Event::ReviseRequested {
+                    channel: label.to_owned(),
+                    group: p.group_id,
+                    reason: p.reason,
+                });
+            }
+            _ => self.log.problem(
+                format!("channel {label}"),
+                "request to revise a name we did not send",
+            ),
+        }
+    }
+
+    /// We were approved: the Welcome with the member list arrived on channel `label`.
+    pub(crate) fn on_welcome(&mut self, label: &str, w: Welcome) -> Result<(), Error> {
+        let source = format!("channel {label}");
+        let id = w.group_id;
+        let Some(inv) = self.invitations.inbound.get(&id) else {
+            self.log
+                .problem(source, "welcome to a group we did not ask to join");
+            return Ok(());
+        };
+        if inv.channel != label || inv.write_cap.is_empty() {
+            self.log
+                .problem(source, "welcome from a channel we did not ask");
+            return Ok(());
+        }
+        if self.groups.contains_key(&id) {
+            self.log.problem(source, "welcome to a group we are in");
+            return Ok(());
+        }
+        let cap = WriteCap::from_bytes(&inv.write_cap)?;
+        let my_cap: ReadCap = cap.read_cap();
+        let my_key = *my_cap.to_bytes();
+        let Some(me) = w
+            .members
+            .please_adds
+            .iter()
+            .find(|p| *p.read_cap.as_bytes() == my_key)
+            .cloned()
+        else {
+            self.log
+                .problem(source, "welcome whose member list lacks us");
+            return Ok(());
+        };
+        let limits = self.limits();
+        let mut g = Group::new(
+            id,
+            w.group_name.clone(),
+            StatefulWriter::new(cap, &group_ctx(&id)),
+            me,
+        );
+        let mut added = Vec::new();
+        for pa in w.members.please_adds {
+            let member = MemberId::of(pa.read_cap.as_bytes());
+            let name = pa.display_name.to_string();
+            match g.add_member(pa, None, limits) {
+                Ok(true) => added.push((member, name)),
+                Ok(false) => {}
+                Err(e) => self
+                    .log
+                    .problem(source.clone(), format!("welcome member: {e}")),
+            }
+        }
+        let (my_id, my_name) = (g.my_id(), g.my_name());
+        self.groups.insert(id, g);
+        self.changed_groups.insert(id);
+        self.invitations.inbound.remove(&id);
+        self.invitations.changed_in.insert(id);
+        self.log
+            .group_entry(id, my_id, my_name, true, Content::Joined);
+        self.log.event(Event::Joined {
+            group: id,
+            group_name: w.group_name,
+        });
+        for (member, name) in added {
+            self.log.event(Event::MemberAdded {
+                group: id,
+                member,
+                name,
+                by: None,
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,238 @@
+//! Reading: one batched read per round over every stream we read (every other member of every
+//! group, every channel peer), and what the boxes that arrived do.
+//!
+//! A round moves readers and applies messages in memory; the client stores the round's changes
+//! in one batch, so reader states advance together with the history of what they read, and a
+//! kill loses nothing and records nothing twice.
+
+use std::collections::HashSet;
+
+use bacap::{StatefulReader, READ_CAP_LEN};
+use pigeonhole::stream::{Polled, StreamError};
+use pigeonhole::transport::BoxContent;
+use rand_core::{CryptoRng, RngCore};
+
+use super::{Chat, OpId};
+use crate::channel::{ChannelMessage, GroupId};
+use crate::error::Error;
+use crate::events::Event;
+use crate::group::{Context, MemberId};
+use crate::messages::{Body, ReplyWho};
+use crate::records::Completion;
+
+/// A stream a round reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Slot {
+    Member(GroupId, [u8; READ_CAP_LEN]),
+    Channel(String),
+}
+
+/// The boxes one round reads: pass [`ReadRound::reads`] to the transport and what they hold
+/// to [`Chat::handle_reads`].
+#[derive(Debug)]
+pub struct ReadRound {
+    slots: Vec<(Slot, usize)>,
+    reads: Vec<StatefulReader>,
+}
+
+impl ReadRound {
+    /// The boxes to read, in order.
+    pub fn reads(&self) -> &[StatefulReader] {
+        &self.reads
+    }
+
+    /// Whether there is nothing to read (no stream to poll).
+    pub fn is_empty(&self) -> bool {
+        self.reads.is_empty()
+    }
+}
+
+/// What one poll (several rounds) has counted so far: a stuck stream counts once per poll.
+#[derive(Debug, Default)]
+pub struct PollProgress {
+    counted: HashSet<String>,
+}
+
+impl Chat {
+    /// The boxes to read next: the next box of every stream we read, or a batch of the chain
+    /// a stream's reader is following.
+    pub fn poll_reads(&self) -> ReadRound {
+        let mut slots = Vec::new();
+        let mut reads = Vec::new();
+        for (gid, g) in &self.groups {
+            for (k, m) in &g.members {
+                if let Some(r) = &m.reader {
+                    let w = r.wanted();
+                    slots.push((Slot::Member(*gid, *k), w.len()));
+                    reads.extend(w);
+                }
+            }
+        }
+        for (label, c) in self.channels.iter() {
+            if let Some(r) = &c.reader {
+                let w = r.wanted();
+                slots.push((Slot::Channel(label.clone()), w.len()));
+                reads.extend(w);
+            }
+        }
+        ReadRound { slots, reads }
+    }
+
+    /// Takes what the boxes of `round` hold, in order: moves the readers and applies the
+    /// messages. Returns whether any stream moved (poll again) and the events for the user.
+    pub fn handle_reads(
+        &mut self,
+        round: ReadRound,
+        contents: &[BoxContent],
+        progress: &mut PollProgress,
+        now_ms: u64,
+    ) -> Result<(bool, Vec<Event>), Error> {
+        if contents.len() != round.reads.len() {
+            return Err(StreamError::OutcomeCount {
+                expected: round.reads.len(),
+                got: contents.len(),
+            }
+            .into());
+        }
+        self.log.set_now(now_ms);
+        let mut moved = false;
+        let mut at = 0;
+        for (slot, n) in round.slots {
+            let chunk = &contents[at..at + n];
+            at += n;
+            moved |= self.handle_slot(slot, chunk, progress, now_ms)?;
+        }
+        Ok((moved, std::mem::take(&mut self.log.events)))
+    }
+
+    /// Feeds one stream's boxes to its reader and applies what it yields.
+    fn handle_slot(
+        &mut self,
+        slot: Slot,
+        chunk: &[BoxContent],
+        progress: &mut PollProgress,
+        now_ms: u64,
+    ) -> Result<bool, Error> {
+        let (reader, source) = match &slot {
+            Slot::Member(gid, k) => {
+                let Some(reader) = self
+                    .groups
+                    .get_mut(gid)
+                    .and_then(|g| g.members.get_mut(k))
+                    .and_then(|m| m.reader.as_mut())
+                else {
+                    return Ok(false);
+                };
+                (reader, format!("group {gid:?} member {}", MemberId::of(k)))
+            }
+            Slot::Channel(l) => {
+                let Some(reader) = self.channels.reader_mut(l) else {
+                    return Ok(false);
+                };
+                (reader, format!("channel {l}"))
+            }
+        };
+        let result = reader.accept(chunk);
+        if !matches!(result, Err(ref e) if !matches!(e, StreamError::Rejected(_))) {
+            self.stuck.remove(&source);
+        }
+        let moved = match result {
+            Ok(Polled::Nothing) => return Ok(false),
+            Ok(Polled::Progress) => true,
+            Ok(Polled::Message(bytes)) => {
+                match &slot {
+                    Slot::Member(gid, k) => self.on_group_box(*gid, *k, &bytes),
+                    Slot::Channel(l) => self.on_channel_box(l, &bytes)?,
+                }
+                true
+            }
+            Err(e @ StreamError::Rejected(_)) => {
+                self.log.problem(source, e.to_string());
+                true
+            }
+            Err(e) => {
+                // The reader stays (a bad box, a chain not all there): report it; the other
+                // streams carry on and a later poll retries, until the stream has been stuck
+                // for `stuck_polls_before_skip` polls and `stuck_time_before_skip`: then move
+                // past.
+                if !progress.counted.insert(source.clone()) {
+                    return Ok(false);
+                }
+                let limit = self.config.stuck_polls_before_skip.max(1);
+                let wait = self.config.stuck_time_before_skip.as_millis() as u64;
+                let (n, since) = self.stuck.entry(source.clone()).or_insert((0, now_ms));
+                *n += 1;
+                if *n < limit || now_ms.saturating_sub(*since) < wait {
+                    self.log.problem(source, e.to_string());
+                    return Ok(false);
+                }
+                self.stuck.remove(&source);
+                reader.skip()?;
+                self.log
+                    .problem(source, format!("{e}; skipped after {limit} polls"));
+                true
+            }
+        };
+        match slot {
+            Slot::Member(gid, _) => self.changed_groups.insert(gid),
+            Slot::Channel(l) => {
+                self.channels.mark_changed(&l);
+                true
+            }
+        };
+        Ok(moved)
+    }
+
+    fn on_group_box(&mut self, gid: GroupId, sender_key: [u8; READ_CAP_LEN], bytes: &[u8]) {
+        let limits = self.limits();
+        let Some(group) = self.groups.get_mut(&gid) else {
+            return;
+        };
+        self.changed_groups.insert(gid);
+        let mut cx = Context {
+            log: &mut self.log,
+            limits,
+            max_file_len: self.config.max_file_len,
+            profile_dir: &self.profile_dir,
+        };
+        group.handle_box(sender_key, bytes, &mut cx);
+    }
+
+    /// A message of the channel `label`'s peer: each kind to its handler.
+    fn on_channel_box(&mut self, label: &str, bytes: &[u8]) -> Result<(), Error> {
+        let msg = match ChannelMessage::from_cbor(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.log.problem(format!("channel {label}"), e.to_string());
+                return Ok(());
+            }
+        };
+        match msg {
+            ChannelMessage::Text(t) => self.on_channel_text(label, t),
+            ChannelMessage::Invitation(inv) => self.on_invitation(label, inv),
+            ChannelMessage::SignedPleaseAdd(s) => self.on_join_request(label, s),
+            ChannelMessage::PleaseReviseDisplayName(p) => self.on_revise_request(label, p),
+            ChannelMessage::Welcome(w) => self.on_welcome(label, w)?,
+        }
+        Ok(())
+    }
+
+    /// Queues the answer to a WHO that arrived, if one is owed: our member list, to the first
+    /// group owed one.
+    pub fn queue_owed<R: RngCore + CryptoRng>(
+        &mut self,
+        rng: &mut R,
+    ) -> Result<Option<OpId>, Error> {
+        let Some(id) = self.groups.values().find(|g| g.owe_who_reply).map(|g| g.id) else {
+            return Ok(None);
+        };
+        let list = ReplyWho {
+            please_adds: self.group(&id)?.please_adds(),
+        };
+        let completion = Completion::WhoReplied {
+            group: id.0.to_vec(),
+        };
+        self.queue_group(rng, id, Body::WhoReply(list), completion)
+            .map(Some)
+    }
+}

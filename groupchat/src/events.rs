@@ -1,0 +1,188 @@
+//! What the user is shown: history entries, poll events, group and invitation summaries.
+
+use crate::channel::GroupId;
+use crate::group::{MemberId, MemberInfo};
+use crate::membership::MembershipHash;
+use crate::records::{Content, HistoryRecord};
+
+/// A history entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// Profile-wide arrival order.
+    pub seq: u64,
+    /// The sender (`None` on a channel).
+    pub sender: Option<MemberId>,
+    /// The sender's display name (on a channel: the label, or ours).
+    pub sender_name: String,
+    /// Whether we sent it.
+    pub own: bool,
+    /// Local time of receipt or sending, Unix milliseconds.
+    pub time_ms: u64,
+    /// What it holds.
+    pub content: Content,
+}
+
+impl HistoryEntry {
+    /// Decodes a stored history record (a value under a history prefix of [`crate::keys`]).
+    pub fn decode(value: &[u8]) -> Result<Self, crate::Error> {
+        let r: HistoryRecord = crate::records::decode("history", value)?;
+        crate::records::check_version("history", r.v)?;
+        Ok(r.into())
+    }
+}
+
+impl From<HistoryRecord> for HistoryEntry {
+    fn from(r: HistoryRecord) -> Self {
+        Self {
+            seq: r.seq,
+            sender: MemberId::from_slice(&r.sender),
+            sender_name: r.sender_name,
+            own: r.own,
+            time_ms: r.time_ms,
+            content: r.content,
+        }
+    }
+}
+
+/// Something a poll found, for the user to see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A group message was recorded in history.
+    GroupMessage {
+        /// Group.
+        group: GroupId,
+        /// The entry.
+        entry: HistoryEntry,
+    },
+    /// A member joined our view of a group.
+    MemberAdded {
+        /// Group.
+        group: GroupId,
+        /// The new member.
+        member: MemberId,
+        /// Their display name.
+        name: String,
+        /// Who vouched for them.
+        by: Option<MemberId>,
+    },
+    /// A sender's membership hash started to differ from ours (after applying their message):
+    /// reported when a sender's latest message differs and its previous one did not, so a new
+    /// member catching up on old messages hears of each sender once. Transient while
+    /// introductions propagate; [`MemberInfo::view_differs`] tells whether it still holds; if it
+    /// persists, ask `who`.
+    MembershipMismatch {
+        /// Group.
+        group: GroupId,
+        /// The sender.
+        sender: MemberId,
+        /// Their hash.
+        theirs: MembershipHash,
+        /// Ours.
+        ours: MembershipHash,
+    },
+    /// A member asked WHO; we answer after the poll.
+    WhoAsked {
+        /// Group.
+        group: GroupId,
+        /// Who asked.
+        by: MemberId,
+    },
+    /// A member's WHOREPLY lists members we do not have (added) or lacks some we have.
+    WhoReplyDiffers {
+        /// Group.
+        group: GroupId,
+        /// The replying member.
+        by: MemberId,
+        /// Members we have that they did not list.
+        missing_there: Vec<MemberId>,
+    },
+    /// An invitation arrived.
+    Invited {
+        /// The channel.
+        channel: String,
+        /// Group.
+        group: GroupId,
+        /// Group name.
+        group_name: String,
+    },
+    /// An invitee asked to be added (answer with `approve` or `ask_revise`).
+    JoinRequest {
+        /// The channel.
+        channel: String,
+        /// Group.
+        group: GroupId,
+        /// The name they asked for.
+        display_name: String,
+        /// Whether a current member already has that name.
+        name_taken: bool,
+    },
+    /// The introducer asked us for another display name.
+    ReviseRequested {
+        /// The channel.
+        channel: String,
+        /// Group.
+        group: GroupId,
+        /// Why.
+        reason: String,
+    },
+    /// We joined a group.
+    Joined {
+        /// Group.
+        group: GroupId,
+        /// Its name.
+        group_name: String,
+    },
+    /// A private text on a channel.
+    ChannelText {
+        /// The channel.
+        channel: String,
+        /// The entry.
+        entry: HistoryEntry,
+    },
+    /// A peer sent something unusable (or a stream is stuck); it was reported and skipped.
+    Problem {
+        /// Where: `group <id> member <id>` or `channel <label>`.
+        source: String,
+        /// What.
+        error: String,
+    },
+}
+
+/// A group as the user sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInfo {
+    /// ID.
+    pub id: GroupId,
+    /// Name.
+    pub name: String,
+    /// Members, us included.
+    pub members: Vec<MemberInfo>,
+    /// Our membership hash.
+    pub membership_hash: MembershipHash,
+}
+
+/// An invitation we received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationInfo {
+    /// Group.
+    pub group: GroupId,
+    /// Group name.
+    pub group_name: String,
+    /// The channel it came over.
+    pub channel: String,
+    /// The name we answered with, if we answered.
+    pub answered_as: Option<String>,
+    /// The introducer's request to revise, if any.
+    pub revise_reason: Option<String>,
+}
+
+/// A request to join that we can approve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinRequestInfo {
+    /// Group.
+    pub group: GroupId,
+    /// The channel.
+    pub channel: String,
+    /// The name asked for, or `None` while we wait for the invitee's answer.
+    pub display_name: Option<String>,
+}
