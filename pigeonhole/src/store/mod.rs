@@ -157,34 +157,28 @@ pub trait BoxStore: Send + Sync {
     async fn copy_status(&self, key: &[u8; 32]) -> Result<Option<CopyStatus>, StoreError>;
 }
 
-#[async_trait]
-impl<S: BoxStore + ?Sized> BoxStore for &S {
-    async fn write(&self, sealed: &SealedBox) -> Result<WriteOutcome, StoreError> {
-        (**self).write(sealed).await
-    }
-    async fn read_many(&self, ids: &[BoxId]) -> Result<Vec<ReadOutcome>, StoreError> {
-        (**self).read_many(ids).await
-    }
-    async fn copy(&self, temp: &WriteCap) -> Result<CopyStatus, StoreError> {
-        (**self).copy(temp).await
-    }
-    async fn copy_status(&self, key: &[u8; 32]) -> Result<Option<CopyStatus>, StoreError> {
-        (**self).copy_status(key).await
-    }
+/// A box store behind a reference or a shared pointer is a box store.
+macro_rules! forward_box_store {
+    ($($ptr:ty),*) => {$(
+        #[async_trait]
+        impl<S: BoxStore + ?Sized> BoxStore for $ptr {
+            async fn write(&self, sealed: &SealedBox) -> Result<WriteOutcome, StoreError> {
+                (**self).write(sealed).await
+            }
+            async fn read_many(&self, ids: &[BoxId]) -> Result<Vec<ReadOutcome>, StoreError> {
+                (**self).read_many(ids).await
+            }
+            async fn copy(&self, temp: &WriteCap) -> Result<CopyStatus, StoreError> {
+                (**self).copy(temp).await
+            }
+            async fn copy_status(
+                &self,
+                key: &[u8; 32],
+            ) -> Result<Option<CopyStatus>, StoreError> {
+                (**self).copy_status(key).await
+            }
+        }
+    )*};
 }
 
-#[async_trait]
-impl<S: BoxStore + ?Sized> BoxStore for std::sync::Arc<S> {
-    async fn write(&self, sealed: &SealedBox) -> Result<WriteOutcome, StoreError> {
-        (**self).write(sealed).await
-    }
-    async fn read_many(&self, ids: &[BoxId]) -> Result<Vec<ReadOutcome>, StoreError> {
-        (**self).read_many(ids).await
-    }
-    async fn copy(&self, temp: &WriteCap) -> Result<CopyStatus, StoreError> {
-        (**self).copy(temp).await
-    }
-    async fn copy_status(&self, key: &[u8; 32]) -> Result<Option<CopyStatus>, StoreError> {
-        (**self).copy_status(key).await
-    }
-}
+forward_box_store!(&S, std::sync::Arc<S>);
