@@ -5,18 +5,7 @@ use std::path::PathBuf;
 use pigeonhole::store::StoreError;
 use pigeonhole::stream::StreamError;
 
-use crate::storage::StorageError;
-
-/// A failure of the profile's database, as RocksDB reported it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct DatabaseError(String);
-
-impl DatabaseError {
-    pub(crate) fn new(message: String) -> Self {
-        Self(message)
-    }
-}
+use crate::storage::{DatabaseError, StorageError};
 
 /// Everything that can go wrong in a client operation.
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,8 @@ mod lock;
 pub mod storage;
 
 pub use client::Client;
-pub use error::{ClientError, DatabaseError};
+pub use error::ClientError;
 pub use lock::LOCK_FILE;
+pub use storage::DatabaseError;
 
 pub use groupchat;

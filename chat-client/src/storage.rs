@@ -12,13 +12,22 @@ use std::path::Path;
 use groupchat::chat::Changes;
 use rocksdb::{Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 
-use crate::error::DatabaseError;
-
 /// The name of the database directory inside a profile directory.
 pub const DB_DIR: &str = "state.rocksdb";
 
 /// A stored key and its value.
 pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// A failure of the profile's database, as RocksDB reported it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DatabaseError(String);
+
+impl DatabaseError {
+    pub(crate) fn new(message: String) -> Self {
+        Self(message)
+    }
+}
 
 /// Why the database could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -18,6 +18,8 @@ use crate::messages::{DecodeError, PleaseAdd, ReplyWho};
 
 /// The channel message format version this client speaks.
 pub const CHANNEL_VERSION: u64 = 1;
+/// The most characters of a channel label (a local name for the peer).
+pub const MAX_LABEL_CHARS: usize = 32;
 /// The most characters a group name may have.
 pub const MAX_GROUP_NAME_CHARS: usize = 64;
 /// What a SignedPleaseAdd signature covers before the group ID and the PleaseAdd bytes.

@@ -45,7 +45,7 @@ pub enum Error {
     #[error("that is our own token for this channel")]
     OwnToken,
     /// A channel label that breaks the rules.
-    #[error("channel label {0:?}: 1 to {max} of A-Z a-z 0-9 - _ .", max = crate::chat::MAX_LABEL_CHARS)]
+    #[error("channel label {0:?}: 1 to {max} of A-Z a-z 0-9 - _ .", max = crate::channel::MAX_LABEL_CHARS)]
     InvalidLabel(String),
     /// A group name that breaks the rules.
     #[error("group name: {0}")]

@@ -1,7 +1,7 @@
 //! What the user is shown: history entries, poll events, group and invitation summaries.
 
 use crate::channel::GroupId;
-use crate::group::{MemberId, MemberInfo};
+use crate::group::MemberId;
 use crate::membership::MembershipHash;
 use crate::records::{Content, HistoryRecord};
 
@@ -146,19 +146,6 @@ pub enum Event {
         /// What.
         error: String,
     },
-}
-
-/// A group as the user sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupInfo {
-    /// ID.
-    pub id: GroupId,
-    /// Name.
-    pub name: String,
-    /// Members, us included.
-    pub members: Vec<MemberInfo>,
-    /// Our membership hash.
-    pub membership_hash: MembershipHash,
 }
 
 /// An invitation we received.

@@ -31,4 +31,5 @@ pub mod records;
 pub use chat::Chat;
 pub use config::Config;
 pub use error::Error;
-pub use events::{Event, GroupInfo, HistoryEntry, InvitationInfo, JoinRequestInfo};
+pub use events::{Event, HistoryEntry, InvitationInfo, JoinRequestInfo};
+pub use group::GroupInfo;

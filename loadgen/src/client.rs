@@ -11,10 +11,10 @@
 //! - [`ClientKind::Store`]: the client applications use, [`HttpStore`] (reqwest, with its
 //!   connection pool, timeouts and resends), shared by every task.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use bacap::{BoxId, SealedBox};
 use courier_protocol::wire::{self, Query};
 use courier_protocol::{HttpStore, RetryPolicy};
@@ -69,7 +69,7 @@ impl Connector {
                 Connector::Store(HttpStore::with_policy(url, policy)?)
             }
             ClientKind::Lean => {
-                let authority = crate::generator::loopback_authority(url)?;
+                let authority = loopback_authority(url)?;
                 let addr = tokio::net::lookup_host(authority)
                     .await
                     .with_context(|| format!("resolving {authority}"))?
@@ -279,9 +279,56 @@ impl LeanConnection {
     }
 }
 
+/// The authority (`host:port`) of `url`, checked to be an `http://` URL of a loopback address.
+pub fn loopback_authority(url: &str) -> anyhow::Result<&str> {
+    let rest = url
+        .strip_prefix("http://")
+        .context("the load generator only speaks plain http:// to loopback")?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        authority.split(':').next().unwrap_or_default()
+    };
+    let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        bail!("{url} is not a loopback address: the load generator only loads this machine");
+    }
+    Ok(authority)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_loopback_urls_are_loaded() {
+        for ok in [
+            "http://127.0.0.1:7800",
+            "http://127.3.2.1:1/",
+            "http://localhost:80",
+            "http://[::1]:7800",
+        ] {
+            assert!(loopback_authority(ok).is_ok(), "{ok}");
+            assert_eq!(
+                loopback_authority("http://127.0.0.1:7800/").unwrap(),
+                "127.0.0.1:7800"
+            );
+            assert_eq!(
+                loopback_authority("http://[::1]:7800").unwrap(),
+                "[::1]:7800"
+            );
+        }
+        for bad in [
+            "http://10.0.0.1:7800",
+            "http://192.168.1.2",
+            "http://example.com",
+            "https://127.0.0.1",
+            "127.0.0.1:7800",
+        ] {
+            assert!(loopback_authority(bad).is_err(), "{bad}");
+        }
+    }
     use courier_sim::Config;
     use pigeonhole_suite::fresh_boxes;
 

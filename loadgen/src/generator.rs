@@ -18,7 +18,6 @@
 //! scheduled send time, so a courier that falls behind shows it in both the per-second rates
 //! and the percentiles.
 
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -371,24 +370,6 @@ impl std::fmt::Display for Report {
     }
 }
 
-/// The authority (`host:port`) of `url`, checked to be an `http://` URL of a loopback address.
-pub fn loopback_authority(url: &str) -> anyhow::Result<&str> {
-    let rest = url
-        .strip_prefix("http://")
-        .context("the load generator only speaks plain http:// to loopback")?;
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host = if let Some(v6) = authority.strip_prefix('[') {
-        v6.split(']').next().unwrap_or_default()
-    } else {
-        authority.split(':').next().unwrap_or_default()
-    };
-    let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    if !loopback {
-        bail!("{url} is not a loopback address: the load generator only loads this machine");
-    }
-    Ok(authority)
-}
-
 /// Generates `n` signed boxes of `plaintext` bytes on `threads` threads, one stream per thread.
 pub fn generate_boxes(n: usize, plaintext: usize, threads: usize) -> Vec<SealedBox> {
     let threads = threads.clamp(1, n.max(1));
@@ -508,7 +489,7 @@ pub fn run(args: &LoadgenArgs) -> anyhow::Result<Report> {
     let mut server = None;
     let url = match &args.url {
         Some(url) => {
-            loopback_authority(url)?;
+            client::loopback_authority(url)?;
             url.clone()
         }
         None => {
@@ -932,35 +913,6 @@ async fn sample_seconds(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_loopback_urls_are_loaded() {
-        for ok in [
-            "http://127.0.0.1:7800",
-            "http://127.3.2.1:1/",
-            "http://localhost:80",
-            "http://[::1]:7800",
-        ] {
-            assert!(loopback_authority(ok).is_ok(), "{ok}");
-            assert_eq!(
-                loopback_authority("http://127.0.0.1:7800/").unwrap(),
-                "127.0.0.1:7800"
-            );
-            assert_eq!(
-                loopback_authority("http://[::1]:7800").unwrap(),
-                "[::1]:7800"
-            );
-        }
-        for bad in [
-            "http://10.0.0.1:7800",
-            "http://192.168.1.2",
-            "http://example.com",
-            "https://127.0.0.1",
-            "127.0.0.1:7800",
-        ] {
-            assert!(loopback_authority(bad).is_err(), "{bad}");
-        }
-    }
 
     /// A flat-out report of `elapsed` with nothing done, the courier in the process using
     /// `cpu` of two cores, no steal figure.

@@ -23,14 +23,11 @@ use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
 use super::{Changes, Chat, OpId, CHANNEL_CTX};
-use crate::channel::{ChannelMessage, ChannelToken};
+use crate::channel::{ChannelMessage, ChannelToken, MAX_LABEL_CHARS};
 use crate::error::Error;
 use crate::events::{Event, HistoryEntry};
 use crate::keys;
 use crate::records::{self, check_version, ChannelRecord, Completion, Content, TargetRecord};
-
-/// The longest channel label.
-pub const MAX_LABEL_CHARS: usize = 32;
 
 /// One channel: our outgoing stream, and the peer's once its token arrived.
 pub(crate) struct Channel {

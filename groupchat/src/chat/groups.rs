@@ -7,7 +7,7 @@ use super::{Chat, OpId};
 use crate::channel::{GroupId, MAX_GROUP_NAME_CHARS};
 use crate::display_name::{check_label, DisplayName};
 use crate::error::Error;
-use crate::events::GroupInfo;
+use crate::group::GroupInfo;
 use crate::group::{group_ctx, Group};
 use crate::keys;
 use crate::messages::{Body, FileType, FileUpload, PleaseAdd};

@@ -37,7 +37,6 @@ use crate::group::Group;
 use crate::keys;
 use crate::records::{self, GroupRecord, ProfileRecord, RECORD_VERSION};
 
-pub use channels::MAX_LABEL_CHARS;
 pub use log::FileToSave;
 pub(crate) use log::Log;
 pub use operations::{OpId, Operation, Write, Written};

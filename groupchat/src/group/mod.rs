@@ -86,6 +86,19 @@ pub struct MemberInfo {
     pub view_differs: bool,
 }
 
+/// A group as the user sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInfo {
+    /// ID.
+    pub id: GroupId,
+    /// Name.
+    pub name: String,
+    /// Members, us included.
+    pub members: Vec<MemberInfo>,
+    /// Our membership hash.
+    pub membership_hash: MembershipHash,
+}
+
 /// A member of a group.
 pub(crate) struct Member {
     pub please_add: PleaseAdd,
@@ -204,8 +217,8 @@ impl Group {
     }
 
     /// The group as the user sees it.
-    pub fn info(&self) -> crate::events::GroupInfo {
-        crate::events::GroupInfo {
+    pub fn info(&self) -> GroupInfo {
+        GroupInfo {
             id: self.id,
             name: self.name.clone(),
             members: self.member_infos(),
