@@ -21,6 +21,12 @@ pub enum Kind {
         /// The vector file.
         file: PathBuf,
     },
+    /// A sealed-cap vector file (sealed-cap.json): ReadCaps sealed with HPKE to a member's key,
+    /// each to be opened, or refused when the case says so.
+    Sealed {
+        /// The vector file.
+        file: PathBuf,
+    },
 }
 
 /// A vector file checker.
@@ -34,6 +40,7 @@ pub fn run(kind: Kind) -> anyhow::Result<ExitCode> {
             "groupchat",
             testvectors::groupchat_vectors::check_json,
         ),
+        Kind::Sealed { file } => (file, "sealed-cap", testvectors::sealed_vectors::check_json),
     };
     let json = std::fs::read_to_string(&file)
         .with_context(|| format!("cannot read {}", file.display()))?;

@@ -197,6 +197,49 @@ fn conformance_groupchat_checks_our_own_vectors_too() {
     );
 }
 
+#[test]
+fn conformance_sealed_reproduces_the_shared_file_and_names_a_mismatch() {
+    let file =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testvectors/data/sealed-cap.json");
+    let out = bacap_chat(&["conformance", "sealed", file.to_str().unwrap()]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "19/19 sealed-cap vectors reproduced"
+    );
+
+    // A seal that must be refused, checked at the epoch it was sealed for, opens.
+    let json = std::fs::read_to_string(&file).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let case = v["cases"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|c| c["name"] == "invalid-epoch")
+        .unwrap();
+    case["epoch"] = serde_json::Value::from(1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tampered.json");
+    std::fs::write(&path, v.to_string()).unwrap();
+    let out = bacap_chat(&["conformance", "sealed", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "18/19 sealed-cap vectors reproduced"
+    );
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("case \"invalid-epoch\", refuse, field sealed: expected refused"),
+        "{err}"
+    );
+
+    std::fs::write(&path, "{\"cases\": [{\"name\": 3}]}").unwrap();
+    let out = bacap_chat(&["conformance", "sealed", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("is not a sealed-cap vector file"));
+    assert!(!text(&out.stderr).contains("panicked"));
+}
+
 /// The bundled courier, killed when dropped.
 struct BundledCourier(std::process::Child);
 

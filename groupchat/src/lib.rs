@@ -27,6 +27,7 @@ pub mod keys;
 pub mod membership;
 pub mod messages;
 pub mod records;
+pub mod sealed;
 
 pub use chat::Chat;
 pub use config::Config;

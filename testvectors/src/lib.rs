@@ -13,6 +13,7 @@ pub mod framing;
 pub mod groupchat_vectors;
 pub mod ours;
 mod report;
+pub mod sealed_vectors;
 
 pub use report::{Mismatch, Report};
 
@@ -25,6 +26,9 @@ pub const BACAP_CHAT_GROUPCHAT_JSON: &str = include_str!("../data/bacap-chat-gro
 
 /// katzenqt's group chat vector file, as shipped in `data/`.
 pub const KATZENQT_GROUPCHAT_JSON: &str = include_str!("../data/katzenqt-groupchat.json");
+
+/// The sealed-cap vector file (made with pyhpke), as shipped in `data/` (see [`sealed_vectors`]).
+pub const SEALED_CAP_JSON: &str = include_str!("../data/sealed-cap.json");
 
 /// Errors that stop a file from being checked at all.
 #[derive(Debug, thiserror::Error)]
