@@ -261,6 +261,17 @@ impl ReadCap {
         ))
     }
 
+    /// The same stream from `index` on: a cap that derives the boxes at `index` and after, and
+    /// none before it (the index's KDF state is a one-way chain). It shares this cap's table.
+    pub fn starting_at(&self, index: MessageBoxIndex) -> Self {
+        Self {
+            root_public: self.root_public,
+            root_point: self.root_point,
+            first_index: index,
+            cache: self.cache.clone(),
+        }
+    }
+
     /// The 136-byte encoding. It is secret to the stream's readers; the buffer zeroizes itself.
     pub fn to_bytes(&self) -> Zeroizing<[u8; READ_CAP_LEN]> {
         let mut out = Zeroizing::new([0u8; READ_CAP_LEN]);

@@ -16,8 +16,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bacap::{Geometry, StatefulWriter};
 use groupchat::channel::{ChannelToken, GroupId};
 use groupchat::chat::{OpId, PollProgress, Write, Written};
-use groupchat::group::MemberId;
+use groupchat::group::RotationPolicy;
 use groupchat::messages::FileType;
+use groupchat::roster::{History, MemberId, Role};
 use groupchat::JoinRequestInfo;
 use groupchat::{keys, Chat, Config, Event, GroupInfo, HistoryEntry, InvitationInfo};
 use pigeonhole::stream::StreamError;
@@ -121,7 +122,15 @@ impl Client {
             .iter()
             .try_for_each(|f| files::write_private(&f.path, &f.payload, max))
             .map_err(ClientError::from)
-            .and_then(|()| Ok(self.db.write(self.chat.take_changes())?));
+            .and_then(|()| {
+                let changes = self.chat.take_changes();
+                let forgot = changes.forgot_secrets;
+                self.db.write(changes)?;
+                if forgot {
+                    self.db.purge()?;
+                }
+                Ok(())
+            });
         if stored.is_err() {
             self.reload();
         }
@@ -235,9 +244,29 @@ impl Client {
 
     // ------------------------------------------------------------- commands without network
 
-    /// Creates a group of one (us, shown as `display_name`) and returns its ID.
+    /// Creates a group of one (us, its owner, shown as `display_name`) whose newcomers read
+    /// nothing from before they joined, and returns its ID.
     pub fn create_group(&mut self, name: &str, display_name: &str) -> Result<GroupId, ClientError> {
-        self.apply(|c| c.create_group(&mut OsRng, name, display_name))
+        self.create_group_with(name, display_name, History::default())
+    }
+
+    /// Creates a group with the history setting `history`.
+    pub fn create_group_with(
+        &mut self,
+        name: &str,
+        display_name: &str,
+        history: History,
+    ) -> Result<GroupId, ClientError> {
+        self.apply(|c| c.create_group(&mut OsRng, name, display_name, history, now_ms()))
+    }
+
+    /// Sets when we rotate our stream in group `id` by ourselves.
+    pub fn set_rotation_policy(
+        &mut self,
+        id: &GroupId,
+        policy: RotationPolicy,
+    ) -> Result<(), ClientError> {
+        self.apply(|c| c.set_rotation_policy(id, policy))
     }
 
     /// Starts a channel and returns our token, to copy to the peer.
@@ -305,9 +334,56 @@ impl Client {
             .await
     }
 
-    /// Approves the invitee: the INTRODUCTION and the Welcome in one AllOrNothing.
-    pub async fn approve(&mut self, id: &GroupId, label: &str) -> Result<(), ClientError> {
-        self.send(|c| c.approve(&mut OsRng, id, label)).await
+    /// Approves the invitee: the INTRODUCTION and the Welcome in one AllOrNothing. Polls
+    /// first, so that the member list starts every stream where we read it now (in a
+    /// from-joining group the newcomer reads nothing older); returns what that poll found.
+    pub async fn approve(&mut self, id: &GroupId, label: &str) -> Result<Vec<Event>, ClientError> {
+        let events = self.poll().await?;
+        self.send(|c| c.approve(&mut OsRng, id, label)).await?;
+        Ok(events)
+    }
+
+    /// Leaves group `id`: our LEAVE, then we no longer read or write it.
+    pub async fn leave(&mut self, id: &GroupId) -> Result<(), ClientError> {
+        self.send(|c| c.leave(&mut OsRng, id)).await
+    }
+
+    /// Removes `member` from group `id` (we must be the owner or an admin): our REMOVE and our
+    /// move to a new stream without it, in one AllOrNothing. Polls first, so that the new cap
+    /// goes to every member whose sealing key has been posted (returns what the poll found).
+    pub async fn remove(
+        &mut self,
+        id: &GroupId,
+        member: &MemberId,
+    ) -> Result<Vec<Event>, ClientError> {
+        let events = self.poll().await?;
+        self.send(|c| c.remove(&mut OsRng, id, member)).await?;
+        Ok(events)
+    }
+
+    /// Moves our stream in group `id` to a new one, given to every member we count. Polls
+    /// first, as [`Client::remove`] does (returns what the poll found).
+    pub async fn rotate(&mut self, id: &GroupId) -> Result<Vec<Event>, ClientError> {
+        let events = self.poll().await?;
+        self.send(|c| c.rotate(&mut OsRng, id)).await?;
+        Ok(events)
+    }
+
+    /// Gives `member` of group `id` the role `role` (we must be the owner).
+    pub async fn set_role(
+        &mut self,
+        id: &GroupId,
+        member: &MemberId,
+        role: Role,
+    ) -> Result<(), ClientError> {
+        self.send(|c| c.set_role(&mut OsRng, id, member, role))
+            .await
+    }
+
+    /// Deletes group `id` (we must be the owner): our DELETE, then our boxes are tombstoned.
+    pub async fn delete(&mut self, id: &GroupId) -> Result<(), ClientError> {
+        self.send(|c| c.delete(&mut OsRng, id)).await?;
+        self.run_owed().await
     }
 
     /// Sends a private text on a channel.
@@ -346,6 +422,7 @@ impl Client {
         let outcome: Result<Vec<StatefulWriter>, StreamError> = match op.write {
             Write::Message(out) => out.execute(&*transport, options).await.map(|w| vec![w]),
             Write::AllOrNothing(plan) => plan.execute(&*transport, options).await,
+            Write::Tombstones { from, count } => tombstone(&*transport, from, count).await,
         };
         match self.apply(|c| c.handle_written(id, outcome, now_ms()))? {
             Written::Landed => Ok(()),
@@ -376,9 +453,41 @@ impl Client {
                 break;
             }
         }
-        while let Some(op) = self.apply(|c| c.queue_owed(&mut OsRng))? {
-            self.run(op, true).await?;
-        }
+        self.run_owed().await?;
         Ok(events)
     }
+
+    /// Runs what the groups owe: tombstones of a deleted group, rotations, WHO answers.
+    async fn run_owed(&mut self) -> Result<(), ClientError> {
+        while let Some(op) = self.apply(|c| c.queue_owed(&mut OsRng, now_ms()))? {
+            self.run(op, true).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Tombstones `count` boxes from `from`'s next index on, a few at a time.
+async fn tombstone(
+    transport: &dyn Transport,
+    from: StatefulWriter,
+    count: u64,
+) -> Result<Vec<StatefulWriter>, StreamError> {
+    const IN_FLIGHT: usize = 16;
+    let mut at = from;
+    let mut left = count;
+    while left > 0 {
+        let batch = left.min(IN_FLIGHT as u64);
+        let mut writers = Vec::with_capacity(batch as usize);
+        for _ in 0..batch {
+            writers.push(at.clone());
+            at.advance()?;
+        }
+        let results =
+            futures_util::future::join_all(writers.iter().map(|w| transport.tombstone(w))).await;
+        for r in results {
+            r?;
+        }
+        left -= batch;
+    }
+    Ok(Vec::new())
 }

@@ -119,6 +119,18 @@ impl Storage {
         Ok(out)
     }
 
+    /// Rewrites the database's files so that no value deleted or overwritten so far stays in
+    /// any of them (the log is flushed into a table, and every table compacted), then removes
+    /// the files that held them.
+    pub fn purge(&self) -> Result<(), StorageError> {
+        self.db.flush()?;
+        let mut opts = rocksdb::CompactOptions::default();
+        opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
+        self.db
+            .compact_range_opt(None::<&[u8]>, None::<&[u8]>, &opts);
+        Ok(())
+    }
+
     /// Stores `changes` atomically and durably (synced to disk).
     pub fn write(&self, changes: Changes) -> Result<(), StorageError> {
         let mut batch = WriteBatch::default();

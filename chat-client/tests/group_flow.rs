@@ -8,6 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use common::{connect, join, memory_store, settle, texts, Profile};
 use groupchat::messages::FileType;
 use groupchat::records::Content;
+use groupchat::roster::History;
 use groupchat::Event;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,7 +17,10 @@ async fn three_members_create_invite_revise_approve_chat_files_and_who() {
     let (pa, pb, pc) = (Profile::new(), Profile::new(), Profile::new());
     let (mut alice, mut bob, mut carol) = (pa.open(&store), pb.open(&store), pc.open(&store));
 
-    let group = alice.create_group("friends", "alice").unwrap();
+    // Shared history: carol, admitted last, reads what was said before her.
+    let group = alice
+        .create_group_with("friends", "alice", History::Shared)
+        .unwrap();
     connect(&mut alice, "bob", &mut bob, "alice");
     connect(&mut alice, "carol", &mut carol, "alice");
 

@@ -11,6 +11,7 @@ use common::{connect, settle, texts, transport, FailMode, Flaky, Profile};
 use courier_protocol::{HttpStore, RetryPolicy};
 use groupchat::messages::FileType;
 use groupchat::records::Content;
+use groupchat::roster::History;
 use groupchat::Event;
 use pigeonhole::store::BoxStore;
 
@@ -32,7 +33,9 @@ async fn three_members_over_a_lossy_courier_with_kills_and_restarts() {
 
     let (pa, pb, pc) = (Profile::new(), Profile::new(), Profile::new());
     let (mut alice, mut bob, mut carol) = (pa.open(&store), pb.open(&store), pc.open(&store));
-    let group = alice.create_group("over http", "alice").unwrap();
+    let group = alice
+        .create_group_with("over http", "alice", History::Shared)
+        .unwrap();
     connect(&mut alice, "bob", &mut bob, "alice");
     connect(&mut alice, "carol", &mut carol, "alice");
 

@@ -11,8 +11,9 @@ use common::{connect, join, memory_store, settle, texts, Profile};
 use groupchat::channel::{ChannelMessage, ChannelToken, SignedPleaseAdd};
 use groupchat::chat::CHANNEL_CTX;
 use groupchat::display_name::DisplayName;
-use groupchat::group::{group_ctx, MemberId};
+use groupchat::group::group_ctx;
 use groupchat::messages::{Body, GroupChatMessage, PleaseAdd, ReplyWho};
+use groupchat::roster::MemberId;
 use groupchat::Event;
 use pigeonhole::store::BoxStore;
 use pigeonhole::stream::StreamReader;
@@ -199,9 +200,7 @@ async fn who_resynchronises_a_view_that_lacks_a_member() {
         .filter(|p| p.display_name.as_str() != "bob")
         .collect();
     listed.push(x.clone());
-    let reply = ReplyWho {
-        please_adds: listed,
-    };
+    let reply = ReplyWho::of(listed);
     let msg = GroupChatMessage::new(reply.membership_hash(), Body::WhoReply(reply));
     let mut gw = pigeonhole::stream::StreamWriter::new(
         StatefulWriter::new(gcap, &group_ctx(&group)),
@@ -212,7 +211,7 @@ async fn who_resynchronises_a_view_that_lacks_a_member() {
         .unwrap();
 
     let ev = settle(&mut alice).await;
-    let x_id = MemberId::of(x.read_cap.as_bytes());
+    let x_id = MemberId::of_cap_bytes(x.read_cap.as_bytes());
     assert!(
         ev.iter().any(|e| matches!(e, Event::WhoReplyDiffers { missing_there, .. } if missing_there.len() == 1)),
         "bob is missing there: {ev:?}"

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{channel, courier, group, join, poll, post};
+use commands::{channel, courier, group, join, lifecycle, poll, post};
 
 /// Group chat over a mixnet, in the Katzenpost style.
 #[derive(Debug, Parser)]
@@ -66,6 +66,16 @@ enum Command {
     History(group::GroupArg),
     /// Ask a group WHO (members answer with their member lists).
     Who(group::GroupArg),
+    /// Leave a group: we stop reading and writing it; its history stays.
+    Leave(group::GroupArg),
+    /// Remove a member (owners and admins): we move to a new stream without them.
+    Remove(lifecycle::MemberArgs),
+    /// Move our stream in a group to a new one, given to every member.
+    Rotate(group::GroupArg),
+    /// Give a member a role (the owner): admin or member.
+    Role(lifecycle::RoleArgs),
+    /// Delete a group (the owner): every member stops reading it; histories stay.
+    Delete(group::GroupArg),
     /// Check this implementation against a file of conformance vectors.
     #[command(subcommand)]
     Conformance(conformance::Kind),
@@ -99,6 +109,11 @@ fn main() -> ExitCode {
         Command::Watch(a) => poll::watch(&global, a),
         Command::History(a) => group::history(&global, a),
         Command::Who(a) => group::who(&global, a),
+        Command::Leave(a) => lifecycle::leave(&global, a),
+        Command::Remove(a) => lifecycle::remove(&global, a),
+        Command::Rotate(a) => lifecycle::rotate(&global, a),
+        Command::Role(a) => lifecycle::role(&global, a),
+        Command::Delete(a) => lifecycle::delete(&global, a),
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,7 @@
 //! snake_case fields.
 
 use groupchat::channel::GroupId;
+use groupchat::group::Standing;
 use groupchat::records::Content;
 use groupchat::{Event, GroupInfo, HistoryEntry};
 use serde_json::{json, Map, Value};
@@ -53,6 +54,32 @@ fn content_fields(c: &Content, m: &mut Map<String, Value>) {
         Content::Who => {
             m.insert("type".into(), json!("who"));
         }
+        Content::Left => {
+            m.insert("type".into(), json!("left"));
+        }
+        Content::Removed { name, member } => {
+            m.insert("type".into(), json!("removed"));
+            m.insert("member_name".into(), json!(name));
+            m.insert("member".into(), json!(hex::encode(member)));
+        }
+        Content::RoleSet { name, member, role } => {
+            m.insert("type".into(), json!("role"));
+            m.insert("member_name".into(), json!(name));
+            m.insert("member".into(), json!(hex::encode(member)));
+            m.insert("role".into(), json!(role));
+        }
+        Content::Deleted => {
+            m.insert("type".into(), json!("deleted"));
+        }
+        Content::Refused { request, reason } => {
+            m.insert("type".into(), json!("refused"));
+            m.insert("request".into(), json!(request));
+            m.insert("reason".into(), json!(reason));
+        }
+        Content::Rotated { epoch } => {
+            m.insert("type".into(), json!("rotated"));
+            m.insert("epoch".into(), json!(epoch));
+        }
     }
 }
 
@@ -98,6 +125,15 @@ pub fn content_text(c: &Content) -> String {
         }
         Content::Joined => "[joined the group]".into(),
         Content::Who => "[asked WHO]".into(),
+        Content::Left => "[left the group]".into(),
+        Content::Removed { name, member } => format!(
+            "[removed {name} ({})]",
+            hex::encode(&member[..4.min(member.len())])
+        ),
+        Content::RoleSet { name, role, .. } => format!("[made {name} {role}]"),
+        Content::Deleted => "[deleted the group]".into(),
+        Content::Refused { request, reason } => format!("[refused: {request}: {reason}]"),
+        Content::Rotated { epoch } => format!("[moved to a new stream, epoch {epoch}]"),
     }
 }
 
@@ -118,7 +154,20 @@ pub fn group_json(g: &GroupInfo) -> Value {
         "name": g.name,
         "members": g.members.len(),
         "membership_hash": hex::encode(g.membership_hash.as_bytes()),
+        "history": g.history.as_str(),
+        "standing": standing(&g.standing),
+        "epoch": g.epoch,
     })
+}
+
+/// Where we stand in a group, in a word: `member`, `left`, `removed` or `deleted`.
+pub fn standing(s: &Standing) -> &'static str {
+    match s {
+        Standing::Member => "member",
+        Standing::Left => "left",
+        Standing::Removed(_) => "removed",
+        Standing::Deleted(_) => "deleted",
+    }
 }
 
 /// A poll event as JSON (`event` names its kind); `name_of` gives a group's name.
@@ -191,6 +240,61 @@ pub fn event_json(ev: &Event, name_of: &dyn Fn(&GroupId) -> String) -> Value {
         }
         Event::Problem { source, error } => json!({
             "event": "problem", "source": source, "error": error,
+        }),
+        Event::MemberLeft {
+            group,
+            member,
+            name,
+        } => json!({
+            "event": "member_left", "group": gid(group), "group_name": name_of(group),
+            "member": hex::encode(member.0), "name": name,
+        }),
+        Event::MemberRemoved {
+            group,
+            member,
+            name,
+            by,
+            by_name,
+        } => json!({
+            "event": "member_removed", "group": gid(group), "group_name": name_of(group),
+            "member": hex::encode(member.0), "name": name,
+            "by": hex::encode(by.0), "by_name": by_name,
+        }),
+        Event::RemovedUs { group, by, by_name } => json!({
+            "event": "removed_us", "group": gid(group), "group_name": name_of(group),
+            "by": hex::encode(by.0), "by_name": by_name,
+        }),
+        Event::RoleChanged {
+            group,
+            member,
+            name,
+            role,
+            by,
+        } => json!({
+            "event": "role_changed", "group": gid(group), "group_name": name_of(group),
+            "member": hex::encode(member.0), "name": name, "role": role.as_str(),
+            "by": hex::encode(by.0),
+        }),
+        Event::GroupDeleted { group, by, by_name } => json!({
+            "event": "group_deleted", "group": gid(group), "group_name": name_of(group),
+            "by": hex::encode(by.0), "by_name": by_name,
+        }),
+        Event::Rotated {
+            group,
+            member,
+            epoch,
+        } => json!({
+            "event": "rotated", "group": gid(group), "group_name": name_of(group),
+            "member": hex::encode(member.0), "epoch": epoch,
+        }),
+        Event::Refused {
+            group,
+            by,
+            request,
+            reason,
+        } => json!({
+            "event": "refused", "group": gid(group), "group_name": name_of(group),
+            "by": hex::encode(by.0), "request": request, "reason": reason,
         }),
     }
 }
@@ -272,5 +376,38 @@ pub fn event_line(ev: &Event, name_of: &dyn Fn(&GroupId) -> String) -> String {
             format!("<{channel}> {}", entry_line(entry))
         }
         Event::Problem { source, error } => format!("problem in {source}: {error}"),
+        Event::MemberLeft { group, name, .. } => format!("[{}] {name} left", name_of(group)),
+        Event::MemberRemoved {
+            group,
+            name,
+            by_name,
+            ..
+        } => format!("[{}] {by_name} removed {name}", name_of(group)),
+        Event::RemovedUs { group, by_name, .. } => format!(
+            "you were removed from {} by {by_name}; its history stays (`bacap-chat history`)",
+            name_of(group)
+        ),
+        Event::RoleChanged {
+            group, name, role, ..
+        } => format!("[{}] {name} is {role} now", name_of(group)),
+        Event::GroupDeleted { group, by_name, .. } => format!(
+            "{} was deleted by {by_name}; its history stays (`bacap-chat history`)",
+            name_of(group)
+        ),
+        Event::Rotated { group, member, .. } => format!(
+            "[{}] {} moved to a new stream",
+            name_of(group),
+            member.short()
+        ),
+        Event::Refused {
+            group,
+            by,
+            request,
+            reason,
+        } => format!(
+            "[{}] refused {}'s request to {request}: {reason}",
+            name_of(group),
+            by.short()
+        ),
     }
 }

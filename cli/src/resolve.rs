@@ -4,6 +4,7 @@
 use anyhow::{anyhow, bail};
 use chat_client::Client;
 use groupchat::channel::GroupId;
+use groupchat::roster::MemberId;
 
 use crate::output::gid;
 use crate::profile::Settings;
@@ -46,6 +47,26 @@ pub fn invitation(client: &Client, arg: &str) -> anyhow::Result<GroupId> {
         .collect();
     pick("invitation", arg, &c)
         .map_err(|e| anyhow!("{e}; `bacap-chat invitations` lists them (run `poll` first)"))
+}
+
+/// A current member of group `id`: by display name (when one member has it), or by its ID or
+/// a unique prefix of at least 4 hex digits.
+pub fn member(client: &Client, id: &GroupId, arg: &str) -> anyhow::Result<MemberId> {
+    let members = client.group_info(id)?.members;
+    let lower = arg.to_ascii_lowercase();
+    let by_id: Vec<_> = members
+        .iter()
+        .filter(|m| lower.len() >= 4 && hex::encode(m.id.0).starts_with(&lower))
+        .collect();
+    if by_id.len() == 1 {
+        return Ok(by_id[0].id);
+    }
+    let by_name: Vec<_> = members.iter().filter(|m| m.name == arg).collect();
+    match (by_name.len(), by_id.len()) {
+        (1, _) => Ok(by_name[0].id),
+        (0, 0) => bail!("no member {arg:?}; `bacap-chat group members` lists them"),
+        _ => bail!("member {arg:?} is ambiguous; give the first characters of its ID"),
+    }
 }
 
 /// The display name given, else the profile's.

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::anyhow;
 use chat_client::{Client, ClientError};
 use groupchat::channel::GroupId;
+use groupchat::roster::MemberId;
 use groupchat::Event;
 use pigeonhole::store::StoreError;
 use pigeonhole::stream::StreamError;
@@ -168,6 +169,16 @@ impl Session {
             .group_info(id)
             .map(|g| g.name)
             .unwrap_or_else(|_| gid(id)[..8].to_owned())
+    }
+
+    /// A member's display name in group `id`, or the start of its ID.
+    pub fn member_name(&self, id: &GroupId, member: &MemberId) -> String {
+        self.client
+            .group_info(id)
+            .ok()
+            .and_then(|g| g.members.into_iter().find(|m| m.id == *member))
+            .map(|m| m.name)
+            .unwrap_or_else(|| member.short())
     }
 
     /// Prints what a poll found.

@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 
 use crate::display_name::{check_label, DisplayNameError};
 use crate::messages::{DecodeError, PleaseAdd, ReplyWho};
+use crate::roster::History;
 
 /// The channel message format version this client speaks.
 pub const CHANNEL_VERSION: u64 = 1;
@@ -155,6 +156,9 @@ pub struct Welcome {
     pub group_name: String,
     /// Every member, the new one and the introducer included.
     pub members: ReplyWho,
+    /// The group's history setting (ours; absent means `shared`, what a Welcome without it
+    /// gave).
+    pub history: Option<History>,
 }
 
 /// A message on a 1:1 channel.
@@ -186,7 +190,11 @@ struct SignedWire {
 struct ChannelWire {
     version: u64,
     kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_bytes")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::wire::opt_bytes"
+    )]
     group_id: Option<Vec<u8>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     group_name: Option<String>,
@@ -194,26 +202,16 @@ struct ChannelWire {
     signed_please_add: Option<SignedWire>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_bytes")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::wire::opt_bytes"
+    )]
     members: Option<Vec<u8>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     text: Option<String>,
-}
-
-mod opt_bytes {
-    //! `Option<Vec<u8>>` as an optional CBOR byte string.
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(b) => serde_bytes::serialize(b, s),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
-        Ok(Some(serde_bytes::ByteBuf::deserialize(d)?.into_vec()))
-    }
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    history: Option<String>,
 }
 
 const KIND_INVITATION: &str = "invitation";
@@ -272,6 +270,7 @@ impl ChannelMessage {
             reason: None,
             members: None,
             text: None,
+            history: None,
         };
         match self {
             ChannelMessage::Invitation(i) => {
@@ -294,6 +293,7 @@ impl ChannelMessage {
                 w.group_id = Some(welcome.group_id.0.to_vec());
                 w.group_name = Some(welcome.group_name.clone());
                 w.members = Some(welcome.members.to_cbor());
+                w.history = welcome.history.map(|h| h.as_str().to_owned());
             }
             ChannelMessage::Text(t) => {
                 w.kind = KIND_TEXT.into();
@@ -343,6 +343,12 @@ impl ChannelMessage {
                 group_id: group_id(w.group_id)?,
                 group_name: group_name(w.group_name)?,
                 members: ReplyWho::from_cbor(&w.members.ok_or_else(|| missing("members"))?)?,
+                history: w
+                    .history
+                    .as_deref()
+                    .map(History::parse)
+                    .transpose()
+                    .map_err(|e| ChannelError::Malformed(e.to_string()))?,
             }),
             KIND_TEXT => ChannelMessage::Text(w.text.ok_or_else(|| missing("text"))?),
             other => return Err(ChannelError::UnknownKind(other.to_owned())),

@@ -5,6 +5,8 @@ use pigeonhole::stream::StreamError;
 use crate::channel::{ChannelError, GroupId};
 use crate::display_name::DisplayNameError;
 use crate::messages::DecodeError;
+use crate::roster::MemberId;
+use crate::sealed::SealError;
 
 /// Everything a command of the core can fail with, or a stored record be refused for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,9 +31,21 @@ pub enum Error {
     /// The invitee has not answered the invitation yet (or was asked to revise its name).
     #[error("the invitee has not answered")]
     NotAnswered,
-    /// The one asking to join is a member already.
-    #[error("already a member")]
+    /// The one asking to join is a member already (or was, and left or was removed).
+    #[error("already a member, or a former one")]
     AlreadyMember,
+    /// No member of this ID in the group.
+    #[error("no member {0} in the group")]
+    UnknownMember(MemberId),
+    /// We no longer read or write this group (we left, were removed, or it was deleted).
+    #[error("no longer a member of group {0:?}")]
+    NotAMember(GroupId),
+    /// Our role does not allow it, or it cannot be done to that member.
+    #[error("not allowed: {0}")]
+    NotAllowed(&'static str),
+    /// A sealed cap or sealing key that cannot be used.
+    #[error("sealed cap: {0}")]
+    Seal(#[from] SealError),
     /// The channel waits for the peer's token.
     #[error("channel {0:?} waits for the peer's token")]
     ChannelNotOpen(String),

@@ -1,9 +1,9 @@
 //! What the user is shown: history entries, poll events, group and invitation summaries.
 
 use crate::channel::GroupId;
-use crate::group::MemberId;
 use crate::membership::MembershipHash;
 use crate::records::{Content, HistoryRecord};
+use crate::roster::{MemberId, Role};
 
 /// A history entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +35,7 @@ impl From<HistoryRecord> for HistoryEntry {
     fn from(r: HistoryRecord) -> Self {
         Self {
             seq: r.seq,
-            sender: MemberId::from_slice(&r.sender),
+            sender: MemberId::from_slice(&r.sender).ok(),
             sender_name: r.sender_name,
             own: r.own,
             time_ms: r.time_ms,
@@ -138,6 +138,80 @@ pub enum Event {
         channel: String,
         /// The entry.
         entry: HistoryEntry,
+    },
+    /// A member left the group.
+    MemberLeft {
+        /// Group.
+        group: GroupId,
+        /// Who.
+        member: MemberId,
+        /// Their display name.
+        name: String,
+    },
+    /// An owner or admin removed a member.
+    MemberRemoved {
+        /// Group.
+        group: GroupId,
+        /// Who was removed.
+        member: MemberId,
+        /// Their display name.
+        name: String,
+        /// Who removed them.
+        by: MemberId,
+        /// Their display name.
+        by_name: String,
+    },
+    /// We were removed from the group: we no longer read or write it; its history stays.
+    RemovedUs {
+        /// Group.
+        group: GroupId,
+        /// Who removed us.
+        by: MemberId,
+        /// Their display name.
+        by_name: String,
+    },
+    /// The owner gave a member a role.
+    RoleChanged {
+        /// Group.
+        group: GroupId,
+        /// The member.
+        member: MemberId,
+        /// Their display name.
+        name: String,
+        /// The new role.
+        role: Role,
+        /// The owner.
+        by: MemberId,
+    },
+    /// The owner deleted the group: we no longer read it; its history stays.
+    GroupDeleted {
+        /// Group.
+        group: GroupId,
+        /// The owner.
+        by: MemberId,
+        /// Their display name.
+        by_name: String,
+    },
+    /// A member moved to a new stream, which it gave us.
+    Rotated {
+        /// Group.
+        group: GroupId,
+        /// Who.
+        member: MemberId,
+        /// The new stream's epoch.
+        epoch: u64,
+    },
+    /// A member asked for something its role does not allow, or that cannot be done: nothing
+    /// changed.
+    Refused {
+        /// Group.
+        group: GroupId,
+        /// Who asked.
+        by: MemberId,
+        /// What it asked.
+        request: String,
+        /// Why it was refused.
+        reason: String,
     },
     /// A peer sent something unusable (or a stream is stuck); it was reported and skipped.
     Problem {

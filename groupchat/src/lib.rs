@@ -27,7 +27,9 @@ pub mod keys;
 pub mod membership;
 pub mod messages;
 pub mod records;
+pub mod roster;
 pub mod sealed;
+mod wire;
 
 pub use chat::Chat;
 pub use config::Config;

@@ -13,6 +13,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::display_name::{DisplayName, DisplayNameError};
 use crate::membership::{MembershipHash, MEMBERSHIP_HASH_LEN};
+use crate::roster::{MemberId, Role, RosterEntry, RosterEntryWire};
 
 /// The 136-byte encoding of a member's ReadCap as messages carry it, checked for length only
 /// (see [`PleaseAdd::read_cap`] for the parsed cap). Secret to the group; zeroized on drop.
@@ -157,13 +158,19 @@ impl fmt::Debug for PleaseAdd {
 #[derive(Serialize, Deserialize)]
 struct ReplyWhoWire {
     please_adds: Vec<PleaseAddWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    roster: Option<Vec<RosterEntryWire>>,
 }
 
-/// A group's member list: `{please_adds: [PleaseAdd, ...]}`.
+/// A group's member list: `{please_adds: [PleaseAdd, ...]}` as katzenqt encodes it, and, ours,
+/// an optional `roster` with one entry per PleaseAdd, in the same order (see
+/// [`crate::roster::RosterEntry`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplyWho {
     /// The members, in the order given.
     pub please_adds: Vec<PleaseAdd>,
+    /// What the list says of each member beyond its PleaseAdd, if anything.
+    pub roster: Option<Vec<RosterEntry>>,
 }
 
 impl ReplyWho {
@@ -177,19 +184,52 @@ impl ReplyWho {
         Self::from_wire(cbor_decode(bytes)?)
     }
 
+    /// A list of `please_adds` without roster entries (katzenqt's form).
+    pub fn of(please_adds: Vec<PleaseAdd>) -> Self {
+        Self {
+            please_adds,
+            roster: None,
+        }
+    }
+
     fn to_wire(&self) -> ReplyWhoWire {
         ReplyWhoWire {
             please_adds: self.please_adds.iter().map(PleaseAdd::to_wire).collect(),
+            roster: self
+                .roster
+                .as_ref()
+                .map(|r| r.iter().map(|e| e.to_wire()).collect()),
         }
     }
 
     fn from_wire(w: ReplyWhoWire) -> Result<Self, DecodeError> {
-        let please_adds = w
+        let please_adds: Vec<PleaseAdd> = w
             .please_adds
             .into_iter()
             .map(PleaseAdd::from_wire)
             .collect::<Result<_, _>>()?;
-        Ok(Self { please_adds })
+        let roster = match w.roster {
+            None => None,
+            Some(entries) => {
+                if entries.len() != please_adds.len() {
+                    return Err(DecodeError::Malformed(format!(
+                        "roster of {} entries for {} members",
+                        entries.len(),
+                        please_adds.len()
+                    )));
+                }
+                Some(
+                    entries
+                        .into_iter()
+                        .map(RosterEntry::from_wire)
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+        };
+        Ok(Self {
+            please_adds,
+            roster,
+        })
     }
 
     /// The membership hash of this member set (canonical order, whatever the order here).
@@ -288,6 +328,18 @@ pub mod msg_type {
     pub const WHO: u64 = 3;
     /// REPLY_WHO.
     pub const REPLY_WHO: u64 = 4;
+    /// KEY (ours): the sender's sealing public key.
+    pub const KEY: u64 = 16;
+    /// LEAVE (ours): the sender leaves.
+    pub const LEAVE: u64 = 17;
+    /// REMOVE (ours): an owner or admin removes a member.
+    pub const REMOVE: u64 = 18;
+    /// ROTATE (ours): the sender's stream continues on a new stream.
+    pub const ROTATE: u64 = 19;
+    /// ROLE (ours): the owner sets a member's role.
+    pub const ROLE: u64 = 20;
+    /// DELETE (ours): the owner ends the group.
+    pub const DELETE: u64 = 21;
 }
 
 /// The message format version this client speaks.
@@ -307,6 +359,95 @@ pub enum Body {
     /// REPLY_WHO, ours: the sender's member list, a ReplyWho map under `reply_who` (katzenqt
     /// puts a text string there, which decodes to [`DecodeError::Unsupported`]).
     WhoReply(ReplyWho),
+    /// KEY: the sender's sealing public key (X25519), for the caps others seal to it.
+    Key([u8; 32]),
+    /// LEAVE: the sender leaves; its stream ends here.
+    Leave,
+    /// REMOVE: an owner or admin removes this member.
+    Remove(MemberId),
+    /// ROTATE: the sender's stream continues on a new stream of this epoch, whose ReadCap is
+    /// sealed to each member the sender still counts.
+    Rotate(Rotate),
+    /// ROLE: the owner gives this member this role.
+    SetRole(MemberId, Role),
+    /// DELETE: the owner ends the group.
+    Delete,
+}
+
+/// A ROTATE's contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotate {
+    /// The epoch of the sender's new stream.
+    pub epoch: u64,
+    /// Its ReadCap, sealed to each member (see [`crate::sealed`]).
+    pub caps: SealedCaps,
+}
+
+/// Where a ROTATE's sealed caps are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SealedCaps {
+    /// In the message (`caps`): few enough to fit the ROTATE's box.
+    Inline(Vec<SealedEntry>),
+    /// In the boxes of a substream written with the ROTATE (`caps_in`, its ReadCap), sorted by
+    /// member ID, each box an `F` frame of a CBOR array of entries; `index` lists the member ID
+    /// of each box's first entry, so a reader fetches the one box that holds its own.
+    Indexed {
+        /// The substream's ReadCap.
+        stream: MemberReadCap,
+        /// The first member ID of each box, in box order.
+        index: Vec<MemberId>,
+    },
+}
+
+impl SealedCaps {
+    /// How many entries the message says there are at most (the inline ones, or up to
+    /// [`SealedCaps::MAX_PER_BOX`] per indexed box).
+    pub fn count_bound(&self) -> usize {
+        match self {
+            SealedCaps::Inline(e) => e.len(),
+            SealedCaps::Indexed { index, .. } => index.len().saturating_mul(Self::MAX_PER_BOX),
+        }
+    }
+
+    /// The most entries one box of an indexed substream holds.
+    pub const MAX_PER_BOX: usize = 8;
+}
+
+/// The entries of one box of an indexed ROTATE substream, as its `F` frame carries them.
+pub fn encode_sealed_entries(entries: &[SealedEntry]) -> Vec<u8> {
+    let wire: Vec<SealedEntryWire> = entries.iter().map(SealedEntry::to_wire).collect();
+    cbor_encode(&wire)
+}
+
+/// Decodes [`encode_sealed_entries`].
+pub fn decode_sealed_entries(bytes: &[u8]) -> Result<Vec<SealedEntry>, DecodeError> {
+    let wire: Vec<SealedEntryWire> = cbor_decode(bytes)?;
+    wire.into_iter().map(SealedEntry::from_wire).collect()
+}
+
+impl SealedEntry {
+    fn to_wire(&self) -> SealedEntryWire {
+        SealedEntryWire {
+            member: self.member.0.to_vec(),
+            sealed: self.sealed.clone(),
+        }
+    }
+
+    fn from_wire(w: SealedEntryWire) -> Result<Self, DecodeError> {
+        Ok(Self {
+            member: MemberId::from_slice(&w.member)?,
+            sealed: w.sealed,
+        })
+    }
+}
+
+/// The new ReadCap of a ROTATE, sealed to one member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedEntry {
+    /// For whom.
+    pub member: MemberId,
+    /// The sealed ReadCap.
+    pub sealed: Vec<u8>,
 }
 
 impl Body {
@@ -318,6 +459,12 @@ impl Body {
             Body::FileUpload(_) => msg_type::FILE_UPLOAD,
             Body::Who(_) => msg_type::WHO,
             Body::WhoReply(_) => msg_type::REPLY_WHO,
+            Body::Key(_) => msg_type::KEY,
+            Body::Leave => msg_type::LEAVE,
+            Body::Remove(_) => msg_type::REMOVE,
+            Body::Rotate(_) => msg_type::ROTATE,
+            Body::SetRole(..) => msg_type::ROLE,
+            Body::Delete => msg_type::DELETE,
         }
     }
 }
@@ -339,6 +486,73 @@ struct MessageWire {
     who: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reply_who: Option<ciborium::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<KeyWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    leave: Option<EmptyWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    remove: Option<MemberWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rotate: Option<RotateWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    role: Option<RoleWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    delete: Option<EmptyWire>,
+}
+
+/// The maps of our message types: text keys in this order; a reader skips keys it does not
+/// know, so later versions can add fields.
+#[derive(Serialize, Deserialize)]
+struct KeyWire {
+    #[serde(with = "serde_bytes")]
+    public: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EmptyWire {}
+
+#[derive(Serialize, Deserialize)]
+struct MemberWire {
+    #[serde(with = "serde_bytes")]
+    member: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RotateWire {
+    epoch: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    caps: Option<Vec<SealedEntryWire>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::wire::opt_bytes"
+    )]
+    caps_in: Option<Vec<u8>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    index: Option<Vec<serde_bytes::ByteBuf>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SealedEntryWire {
+    #[serde(with = "serde_bytes")]
+    member: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    sealed: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RoleWire {
+    #[serde(with = "serde_bytes")]
+    member: Vec<u8>,
+    role: String,
+}
+
+fn key_bytes(bytes: &[u8], field: &'static str) -> Result<[u8; 32], DecodeError> {
+    bytes.try_into().map_err(|_| DecodeError::BadLength {
+        field,
+        expected: 32,
+        got: bytes.len(),
+    })
 }
 
 /// One message of a member's group stream.
@@ -373,6 +587,12 @@ impl GroupChatMessage {
             file_upload: None,
             who: None,
             reply_who: None,
+            key: None,
+            leave: None,
+            remove: None,
+            rotate: None,
+            role: None,
+            delete: None,
         };
         match &self.body {
             Body::Text(t) => w.text = Some(t.clone()),
@@ -390,6 +610,41 @@ impl GroupChatMessage {
                     ciborium::Value::serialized(&r.to_wire()).expect("a ReplyWho is plain CBOR"),
                 )
             }
+            Body::Key(k) => w.key = Some(KeyWire { public: k.to_vec() }),
+            Body::Leave => w.leave = Some(EmptyWire {}),
+            Body::Remove(m) => {
+                w.remove = Some(MemberWire {
+                    member: m.0.to_vec(),
+                })
+            }
+            Body::Rotate(r) => {
+                w.rotate = Some(match &r.caps {
+                    SealedCaps::Inline(entries) => RotateWire {
+                        epoch: r.epoch,
+                        caps: Some(entries.iter().map(SealedEntry::to_wire).collect()),
+                        caps_in: None,
+                        index: None,
+                    },
+                    SealedCaps::Indexed { stream, index } => RotateWire {
+                        epoch: r.epoch,
+                        caps: None,
+                        caps_in: Some(stream.as_bytes().to_vec()),
+                        index: Some(
+                            index
+                                .iter()
+                                .map(|m| serde_bytes::ByteBuf::from(m.0.to_vec()))
+                                .collect(),
+                        ),
+                    },
+                })
+            }
+            Body::SetRole(m, role) => {
+                w.role = Some(RoleWire {
+                    member: m.0.to_vec(),
+                    role: role.as_str().to_owned(),
+                })
+            }
+            Body::Delete => w.delete = Some(EmptyWire {}),
         }
         cbor_encode(&w)
     }
@@ -479,6 +734,52 @@ impl GroupChatMessage {
                     Body::WhoReply(ReplyWho::from_wire(wire)?)
                 }
             },
+            msg_type::KEY => Body::Key(key_bytes(
+                &w.key.ok_or_else(|| missing("key"))?.public,
+                "key.public",
+            )?),
+            msg_type::LEAVE => {
+                w.leave.ok_or_else(|| missing("leave"))?;
+                Body::Leave
+            }
+            msg_type::REMOVE => Body::Remove(MemberId::from_slice(
+                &w.remove.ok_or_else(|| missing("remove"))?.member,
+            )?),
+            msg_type::ROTATE => {
+                let r = w.rotate.ok_or_else(|| missing("rotate"))?;
+                let caps = match (r.caps, r.caps_in, r.index) {
+                    (Some(entries), None, None) => SealedCaps::Inline(
+                        entries
+                            .into_iter()
+                            .map(SealedEntry::from_wire)
+                            .collect::<Result<_, _>>()?,
+                    ),
+                    (None, Some(stream), Some(index)) => SealedCaps::Indexed {
+                        stream: MemberReadCap::from_slice(&stream)?,
+                        index: index
+                            .iter()
+                            .map(|m| MemberId::from_slice(m))
+                            .collect::<Result<_, _>>()?,
+                    },
+                    _ => {
+                        return Err(DecodeError::Malformed(
+                            "rotate has either caps, or caps_in and index".into(),
+                        ))
+                    }
+                };
+                Body::Rotate(Rotate {
+                    epoch: r.epoch,
+                    caps,
+                })
+            }
+            msg_type::ROLE => {
+                let r = w.role.ok_or_else(|| missing("role"))?;
+                Body::SetRole(MemberId::from_slice(&r.member)?, Role::parse(&r.role)?)
+            }
+            msg_type::DELETE => {
+                w.delete.ok_or_else(|| missing("delete"))?;
+                Body::Delete
+            }
             other => return Err(DecodeError::UnknownType(other)),
         };
         Ok(Self {

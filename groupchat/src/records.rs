@@ -48,24 +48,68 @@ pub struct ProfileRecord {
     pub created_ms: u64,
 }
 
-/// A member of a group.
+/// A member of a group we count.
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 pub struct MemberRecord {
-    /// katzenqt PleaseAdd CBOR.
+    /// Its member ID (32 bytes).
     #[serde(with = "serde_bytes")]
-    pub please_add: Vec<u8>,
-    /// `StreamReader::to_bytes`, empty for ourselves.
-    #[serde(with = "serde_bytes")]
-    pub reader: Vec<u8>,
-    /// The member ID of whoever introduced this member, empty if none (creator, ourselves).
+    pub member: Vec<u8>,
+    /// Its display name.
+    pub display_name: String,
+    /// `owner`, `admin` or `member`.
+    pub role: String,
+    /// The member ID of whoever introduced it, empty if none (the creator, ourselves).
     #[serde(with = "serde_bytes")]
     pub introduced_by: Vec<u8>,
-    /// Whether their latest message's membership hash differed from our view.
-    #[serde(default)]
+    /// The epoch of the stream `reader` reads.
+    pub epoch: u64,
+    /// `StreamReader::to_bytes` of its current stream, empty for ourselves (and once we stop
+    /// reading the group).
+    #[serde(with = "serde_bytes")]
+    pub reader: Vec<u8>,
+    /// Its sealing public key, empty until known.
+    #[serde(with = "serde_bytes")]
+    pub key: Vec<u8>,
+    /// Our public key its latest ROTATE sealed our cap to, empty if none yet.
+    #[serde(with = "serde_bytes")]
+    pub key_used: Vec<u8>,
+    /// Whether its latest message's membership hash differed from our view.
     pub view_differs: bool,
+    /// The epoch its latest ROTATE leads to, when our sealed cap is still to be fetched.
+    pub lookup_epoch: u64,
+    /// `StatefulReader::to_bytes` at the substream box that holds our sealed cap, empty if
+    /// none is to be fetched.
+    #[serde(with = "serde_bytes")]
+    pub lookup: Vec<u8>,
 }
 
-/// A group.
+/// A member of a group we no longer count.
+#[derive(Serialize, Deserialize)]
+pub struct DepartedRecord {
+    /// Its member ID.
+    #[serde(with = "serde_bytes")]
+    pub member: Vec<u8>,
+    /// Its display name.
+    pub display_name: String,
+    /// The member ID of who removed it, empty if it left.
+    #[serde(with = "serde_bytes")]
+    pub removed_by: Vec<u8>,
+}
+
+/// The stream a queued rotation moves us to.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+pub struct NextStreamRecord {
+    /// `StatefulWriter::to_bytes` of the new stream, at its first index.
+    #[serde(with = "serde_bytes")]
+    pub writer: Vec<u8>,
+    /// The sealing key its KEY publishes (32 secret bytes).
+    #[serde(with = "serde_bytes")]
+    pub key: Vec<u8>,
+    /// Its epoch.
+    pub epoch: u64,
+}
+
+/// A group (record version [`crate::group::GROUP_RECORD_VERSION`]).
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 pub struct GroupRecord {
     /// Version.
@@ -75,16 +119,56 @@ pub struct GroupRecord {
     pub id: Vec<u8>,
     /// Group name.
     pub name: String,
-    /// Our ReadCap bytes (the key of our own member entry).
+    /// Our member ID.
     #[serde(with = "serde_bytes")]
     pub me: Vec<u8>,
-    /// `StatefulWriter::to_bytes` of our group stream.
+    /// `StatefulWriter::to_bytes` of our current stream.
     #[serde(with = "serde_bytes")]
     pub writer: Vec<u8>,
-    /// Members, ourselves included.
+    /// Its epoch.
+    pub epoch: u64,
+    /// Our sealing keys' secret bytes, 32 each, oldest first.
+    #[serde(with = "serde_bytes")]
+    pub keys: Vec<u8>,
+    /// The members we count, ourselves included.
     pub members: Vec<MemberRecord>,
+    /// The members we no longer count.
+    #[zeroize(skip)]
+    pub departed: Vec<DepartedRecord>,
+    /// `shared` or `from-joining`.
+    pub history: String,
+    /// `member`, `left`, `removed` or `deleted`.
+    pub standing: String,
+    /// Who removed us or deleted the group, empty otherwise.
+    #[serde(with = "serde_bytes")]
+    pub standing_by: Vec<u8>,
     /// A WHO arrived that we have not answered yet.
     pub owe_who_reply: bool,
+    /// A rotation of ours is due.
+    pub owe_rotation: bool,
+    /// Our boxes are still to be tombstoned (the group was deleted).
+    pub owe_tombstones: bool,
+    /// We are to ask WHO.
+    pub owe_who: bool,
+    /// The IDs of the members whose latest ROTATE did not give us their new stream, 32 bytes
+    /// each.
+    #[serde(with = "serde_bytes")]
+    #[zeroize(skip)]
+    pub stuck_on: Vec<u8>,
+    /// The stream a queued rotation moves us to.
+    pub next: Option<NextStreamRecord>,
+    /// The IDs of the members our current stream's cap was not sealed to, 32 bytes each.
+    #[serde(with = "serde_bytes")]
+    #[zeroize(skip)]
+    pub missing_cap: Vec<u8>,
+    /// Rotate after this many of our messages (0: never).
+    pub rotate_after_messages: u32,
+    /// Rotate after this many days (0: never).
+    pub rotate_after_days: u32,
+    /// Our messages on the current stream.
+    pub posted_since_rotation: u32,
+    /// When we moved to the current stream (Unix milliseconds).
+    pub rotated_at_ms: u64,
 }
 
 /// A 1:1 channel.
@@ -117,6 +201,13 @@ pub struct InvitationInRecord {
     /// The WriteCap of our future group stream, empty until we answered.
     #[serde(with = "serde_bytes")]
     pub write_cap: Vec<u8>,
+    /// `StatefulWriter::to_bytes` of our future group stream (past its KEY once that landed),
+    /// empty until we answered.
+    #[serde(default, with = "serde_bytes")]
+    pub writer: Vec<u8>,
+    /// The secret sealing key our KEY publishes, empty until we answered.
+    #[serde(default, with = "serde_bytes")]
+    pub key: Vec<u8>,
     /// The display name we asked for, empty until we answered.
     pub display_name: String,
     /// The introducer's latest request to revise the name, empty if none.
@@ -143,8 +234,12 @@ pub struct InvitationOutRecord {
 pub enum TargetRecord {
     /// Our stream of this group.
     Group(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// The stream a queued rotation of this group moves us to.
+    GroupNext(#[serde(with = "serde_bytes")] Vec<u8>),
     /// Our stream of this channel.
     Channel(String),
+    /// Our future stream of the group of this invitation.
+    Invitation(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 /// What a history entry holds.
@@ -175,6 +270,40 @@ pub enum Content {
     Joined,
     /// WHO was asked.
     Who,
+    /// The entry's sender left the group.
+    Left,
+    /// The entry's sender removed a member.
+    Removed {
+        /// The removed member's display name.
+        name: String,
+        /// The removed member's ID.
+        #[serde(with = "serde_bytes")]
+        member: Vec<u8>,
+    },
+    /// The entry's sender gave a member a role.
+    RoleSet {
+        /// The member's display name.
+        name: String,
+        /// The member's ID.
+        #[serde(with = "serde_bytes")]
+        member: Vec<u8>,
+        /// `admin` or `member`.
+        role: String,
+    },
+    /// The entry's sender deleted the group.
+    Deleted,
+    /// The entry's sender asked for something that was not done.
+    Refused {
+        /// What it asked.
+        request: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The entry's sender moved to a new stream.
+    Rotated {
+        /// The new stream's epoch.
+        epoch: u64,
+    },
 }
 
 /// What happens locally once a pending operation landed.
@@ -214,6 +343,48 @@ pub enum Completion {
         #[serde(with = "serde_bytes")]
         group: Vec<u8>,
     },
+    /// Our rotation landed (after removing a member, if `removed` is not empty): move to the
+    /// new stream.
+    Rotated {
+        /// Group ID.
+        #[serde(with = "serde_bytes")]
+        group: Vec<u8>,
+        /// The member our REMOVE before the ROTATE removed, or empty.
+        #[serde(with = "serde_bytes")]
+        removed: Vec<u8>,
+        /// The IDs of the members the new cap was not sealed to (no key known), 32 bytes each.
+        #[serde(with = "serde_bytes")]
+        missing: Vec<u8>,
+    },
+    /// Our LEAVE landed.
+    Left {
+        /// Group ID.
+        #[serde(with = "serde_bytes")]
+        group: Vec<u8>,
+    },
+    /// Our ROLE landed.
+    RoleSet {
+        /// Group ID.
+        #[serde(with = "serde_bytes")]
+        group: Vec<u8>,
+        /// The member.
+        #[serde(with = "serde_bytes")]
+        member: Vec<u8>,
+        /// `admin` or `member`.
+        role: String,
+    },
+    /// Our DELETE landed: tombstone our boxes next.
+    Deleted {
+        /// Group ID.
+        #[serde(with = "serde_bytes")]
+        group: Vec<u8>,
+    },
+    /// Our boxes of the group are tombstoned.
+    Tombstoned {
+        /// Group ID.
+        #[serde(with = "serde_bytes")]
+        group: Vec<u8>,
+    },
 }
 
 /// A network operation persisted before it runs.
@@ -221,7 +392,8 @@ pub enum Completion {
 pub struct PendingRecord {
     /// Version.
     pub v: u32,
-    /// 1: `Outgoing::to_bytes`; 2: `AllOrNothingPlan::to_bytes`.
+    /// 1: `Outgoing::to_bytes`; 2: `AllOrNothingPlan::to_bytes`; 3: tombstones (a
+    /// `StatefulWriter` state at the first box, then the count as u64 big-endian).
     pub kind: u8,
     /// The operation's persistent form (secret).
     #[serde(with = "serde_bytes")]

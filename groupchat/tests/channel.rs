@@ -44,9 +44,8 @@ fn every_kind_round_trips() {
         ChannelMessage::Welcome(Welcome {
             group_id,
             group_name: "book club".into(),
-            members: ReplyWho {
-                please_adds: vec![please_add(&cap(1), "alice"), please_add(&bob, "bob")],
-            },
+            members: ReplyWho::of(vec![please_add(&cap(1), "alice"), please_add(&bob, "bob")]),
+            history: None,
         }),
         ChannelMessage::Text("hi".into()),
     ] {

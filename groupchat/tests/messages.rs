@@ -42,17 +42,13 @@ fn every_body_round_trips_and_the_cap_parses() {
             basename: "a.opus".into(),
         }),
         Body::Who("?".into()),
-        Body::WhoReply(ReplyWho {
-            please_adds: vec![member(5, "eve"), member(6, "frank")],
-        }),
+        Body::WhoReply(ReplyWho::of(vec![member(5, "eve"), member(6, "frank")])),
     ] {
         let m = GroupChatMessage::new(hash, body);
         assert_eq!(GroupChatMessage::from_cbor(&m.to_cbor()).unwrap(), m);
     }
     assert_eq!(PleaseAdd::from_cbor(&alice.to_cbor()).unwrap(), alice);
-    let rw = ReplyWho {
-        please_adds: vec![alice, member(2, "bob")],
-    };
+    let rw = ReplyWho::of(vec![alice, member(2, "bob")]);
     assert_eq!(ReplyWho::from_cbor(&rw.to_cbor()).unwrap(), rw);
 }
 

@@ -28,6 +28,7 @@ async fn run(c: &mut Chat, net: &Net, id: OpId) {
     let outcome: Result<Vec<StatefulWriter>, StreamError> = match op.write {
         Write::Message(out) => out.execute(net, options).await.map(|w| vec![w]),
         Write::AllOrNothing(plan) => plan.execute(net, options).await,
+        Write::Tombstones { .. } => unreachable!("no group is deleted here"),
     };
     assert!(matches!(
         c.handle_written(id, outcome, 2).unwrap(),
@@ -70,7 +71,15 @@ async fn two_chats_join_and_talk_through_plain_calls() {
     let ta = alice.make_channel(&mut rng, "bob").unwrap();
     let tb = bob.accept_channel(&mut rng, "alice", &ta).unwrap();
     alice.accept_channel(&mut rng, "bob", &tb).unwrap();
-    let group: GroupId = alice.create_group(&mut rng, "friends", "alice").unwrap();
+    let group: GroupId = alice
+        .create_group(
+            &mut rng,
+            "friends",
+            "alice",
+            groupchat::roster::History::Shared,
+            1,
+        )
+        .unwrap();
     let changes = alice.take_changes();
     assert!(changes.puts.iter().any(|(k, _)| k.starts_with(b"group/")));
 
@@ -121,7 +130,15 @@ async fn two_chats_join_and_talk_through_plain_calls() {
 async fn an_operation_that_did_not_land_stays_pending_and_a_refused_one_goes() {
     let mut rng = ChaCha20Rng::seed_from_u64(2);
     let mut alice = chat("alice-2");
-    let group = alice.create_group(&mut rng, "g", "alice").unwrap();
+    let group = alice
+        .create_group(
+            &mut rng,
+            "g",
+            "alice",
+            groupchat::roster::History::Shared,
+            1,
+        )
+        .unwrap();
     let op = alice.post_text(&mut rng, &group, "x").unwrap();
     let offline = StreamError::Store(pigeonhole::store::StoreError::Unavailable("down".into()));
     assert!(matches!(

@@ -176,9 +176,7 @@ fn check_reply_who(c: &mut Check<'_>, case: &ReplyWhoCase) {
         .map(|m| please_add_from(c, &m.display_name, &m.read_cap))
         .collect();
     let Some(members) = members else { return };
-    let expected = ReplyWho {
-        please_adds: members,
-    };
+    let expected = ReplyWho::of(members);
     match ReplyWho::from_cbor(&cbor) {
         Ok(decoded) if decoded.please_adds.len() == expected.please_adds.len() => {
             for (e, d) in expected.please_adds.iter().zip(&decoded.please_adds) {

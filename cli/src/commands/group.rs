@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
+use groupchat::group::{RotationPolicy, Standing};
+use groupchat::roster::History;
 use serde_json::json;
 
 use crate::output::{self, gid};
@@ -13,18 +15,42 @@ use crate::session;
 /// `group` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum GroupCmd {
-    /// Create a group of one (us).
+    /// Create a group of one (us, its owner).
     Create {
         /// Its name.
         name: String,
         /// Our display name in it (default: the profile's).
         #[arg(long = "as", value_name = "DISPLAY_NAME")]
         display_name: Option<String>,
+        /// What members who join later may read of what was said before: nothing
+        /// (`from-joining`) or each member's current stream from its start (`shared`).
+        #[arg(long, value_enum, default_value = "from-joining")]
+        history: HistoryArg,
+    },
+    /// Rotate our stream by ourselves after a number of our messages or days (off by default).
+    Policy {
+        /// The group.
+        group: String,
+        /// After this many of our messages on one stream.
+        #[arg(long, value_name = "N")]
+        after_messages: Option<u32>,
+        /// After this many days on one stream.
+        #[arg(long, value_name = "DAYS")]
+        after_days: Option<u32>,
     },
     /// List our groups.
     List,
     /// List a group's members.
     Members(GroupArg),
+}
+
+/// A group's history setting on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum HistoryArg {
+    /// Newcomers read each member's current stream from its start.
+    Shared,
+    /// Newcomers read nothing said before their introduction.
+    FromJoining,
 }
 
 /// A group, by name, ID or ID prefix.
@@ -37,21 +63,72 @@ pub struct GroupArg {
 /// `group ...`
 pub fn run(global: &Global, cmd: GroupCmd) -> anyhow::Result<ExitCode> {
     match cmd {
-        GroupCmd::Create { name, display_name } => session::offline(global, |s| {
+        GroupCmd::Create {
+            name,
+            display_name,
+            history,
+        } => session::offline(global, |s| {
             let dn = resolve::display_name(display_name, &s.profile.settings)?;
-            let id = s.client.create_group(&name, &dn)?;
+            let history = match history {
+                HistoryArg::Shared => History::Shared,
+                HistoryArg::FromJoining => History::FromJoining,
+            };
+            let id = s.client.create_group_with(&name, &dn, history)?;
             s.done(
-                format!("created group {name:?} ({})", gid(&id)),
-                json!({"group": gid(&id), "name": name, "display_name": dn}),
+                format!("created group {name:?} ({}), history {history}", gid(&id)),
+                json!({
+                    "group": gid(&id), "name": name, "display_name": dn,
+                    "history": history.as_str(),
+                }),
+            );
+            Ok(())
+        }),
+        GroupCmd::Policy {
+            group,
+            after_messages,
+            after_days,
+        } => session::offline(global, |s| {
+            let id = s.group(&group)?;
+            let policy = RotationPolicy {
+                after_messages: after_messages.filter(|n| *n > 0),
+                after_days: after_days.filter(|d| *d > 0),
+            };
+            s.client.set_rotation_policy(&id, policy)?;
+            let say = |n: Option<u32>, unit: &str| n.map(|n| format!("{n} {unit}"));
+            let when: Vec<String> = [
+                say(policy.after_messages, "messages"),
+                say(policy.after_days, "days"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            s.done(
+                if when.is_empty() {
+                    format!("no automatic rotation in {}", s.group_name(&id))
+                } else {
+                    format!(
+                        "rotating after {} in {}",
+                        when.join(" or "),
+                        s.group_name(&id)
+                    )
+                },
+                json!({
+                    "group": gid(&id), "after_messages": policy.after_messages,
+                    "after_days": policy.after_days,
+                }),
             );
             Ok(())
         }),
         GroupCmd::List => session::offline(global, |s| {
             for g in s.client.groups() {
                 let n = g.members.len();
+                let standing = match g.standing {
+                    Standing::Member => String::new(),
+                    other => format!(", {}", output::standing(&other)),
+                };
                 s.done(
                     format!(
-                        "{}  {}  ({n} member{})",
+                        "{}  {}  ({n} member{}{standing})",
                         &gid(&g.id)[..8],
                         g.name,
                         if n == 1 { "" } else { "s" }
@@ -63,12 +140,25 @@ pub fn run(global: &Global, cmd: GroupCmd) -> anyhow::Result<ExitCode> {
         }),
         GroupCmd::Members(a) => session::offline(global, |s| {
             let id = s.group(&a.group)?;
-            for m in s.client.group_info(&id)?.members {
+            let info = s.client.group_info(&id)?;
+            if !s.json() {
+                println!(
+                    "{}: history {}{}",
+                    info.name,
+                    info.history,
+                    match info.standing {
+                        Standing::Member => String::new(),
+                        other => format!(", we {}", output::standing(&other)),
+                    }
+                );
+            }
+            for m in info.members {
                 s.done(
                     format!(
-                        "{} ({}){}{}",
+                        "{} ({}) {}{}{}",
                         m.name,
                         m.id.short(),
+                        m.role,
                         if m.is_me { " [me]" } else { "" },
                         m.introduced_by
                             .map(|b| format!(", introduced by {}", b.short()))
@@ -76,9 +166,9 @@ pub fn run(global: &Global, cmd: GroupCmd) -> anyhow::Result<ExitCode> {
                     ),
                     json!({
                         "group": gid(&id), "member": hex::encode(m.id.0), "name": m.name,
-                        "me": m.is_me,
+                        "role": m.role.as_str(), "epoch": m.epoch, "me": m.is_me,
                         "introduced_by": m.introduced_by.map(|b| hex::encode(b.0)),
-                        "view_differs": m.view_differs,
+                        "view_differs": m.view_differs, "history": info.history.as_str(),
                     }),
                 );
             }

@@ -6,6 +6,7 @@ pub mod channel;
 pub mod courier;
 pub mod group;
 pub mod join;
+pub mod lifecycle;
 pub mod poll;
 pub mod post;
 pub mod profile;

@@ -1,4 +1,5 @@
-//! Group commands: create, post texts and files, WHO, and what the user sees of groups.
+//! Group commands: create, post texts and files, WHO, and the lifecycle (leave, remove, rotate,
+//! roles, delete), and what the user sees of groups.
 
 use bacap::{StatefulWriter, WriteCap};
 use rand_core::{CryptoRng, RngCore};
@@ -7,35 +8,38 @@ use super::{Chat, OpId};
 use crate::channel::{GroupId, MAX_GROUP_NAME_CHARS};
 use crate::display_name::{check_label, DisplayName};
 use crate::error::Error;
-use crate::group::GroupInfo;
-use crate::group::{group_ctx, Group};
+use crate::group::{group_ctx, Group, GroupInfo, RotationPolicy};
 use crate::keys;
-use crate::messages::{Body, FileType, FileUpload, PleaseAdd};
+use crate::messages::{Body, FileType, FileUpload};
 use crate::records::{Completion, Content, TargetRecord};
+use crate::roster::{History, MemberId, Role};
+use crate::sealed::SealingKeyPair;
 
 impl Chat {
-    /// Creates a group of one (us, shown as `display_name`) and returns its ID.
+    /// Creates a group of one (us, its owner, shown as `display_name`) and returns its ID.
+    /// `history` says what members it admits later may read of what was said before.
     pub fn create_group<R: RngCore + CryptoRng>(
         &mut self,
         rng: &mut R,
         name: &str,
         display_name: &str,
+        history: History,
+        now_ms: u64,
     ) -> Result<GroupId, Error> {
         check_label(name, MAX_GROUP_NAME_CHARS).map_err(Error::InvalidGroupName)?;
         let dn = DisplayName::new(display_name)?;
         let mut raw = [0u8; 32];
         rng.fill_bytes(&mut raw);
         let id = GroupId(raw);
-        let cap = WriteCap::generate(rng);
-        let me = PleaseAdd::new(dn, &cap.read_cap());
-        let writer = StatefulWriter::new(cap, &group_ctx(&id));
-        self.groups
-            .insert(id, Group::new(id, name.to_owned(), writer, me));
+        let writer = StatefulWriter::new(WriteCap::generate(rng), &group_ctx(&id));
+        let key = SealingKeyPair::generate(rng);
+        let group = Group::create(id, name.to_owned(), writer, dn, key, history, now_ms);
+        self.groups.insert(id, group);
         self.changed_groups.insert(id);
         Ok(id)
     }
 
-    /// Every group.
+    /// Every group, those we left or that were deleted included.
     pub fn groups(&self) -> Vec<GroupInfo> {
         self.groups.values().map(Group::info).collect()
     }
@@ -96,10 +100,127 @@ impl Chat {
         self.send_group(rng, *id, Body::Who(String::new()), Content::Who)
     }
 
+    /// Queues our LEAVE: once it landed we no longer read or write the group (its history
+    /// stays), and the others move to new streams without us.
+    pub fn leave<R: RngCore + CryptoRng>(
+        &mut self,
+        rng: &mut R,
+        id: &GroupId,
+    ) -> Result<OpId, Error> {
+        self.live_group(id)?;
+        let completion = Completion::Left {
+            group: id.0.to_vec(),
+        };
+        self.queue_group(rng, *id, Body::Leave, completion)
+    }
+
+    /// Queues the removal of `member` (we must be the owner or an admin; the owner cannot be
+    /// removed): our REMOVE and our move to a new stream sealed to everyone else, in one
+    /// AllOrNothing.
+    pub fn remove<R: RngCore + CryptoRng>(
+        &mut self,
+        rng: &mut R,
+        id: &GroupId,
+        member: &MemberId,
+    ) -> Result<OpId, Error> {
+        let g = self.live_group(id)?;
+        if !g.my_role().is_some_and(|r| r.may_remove()) {
+            return Err(Error::NotAllowed(
+                "only the owner and admins remove members",
+            ));
+        }
+        if *member == g.me {
+            return Err(Error::NotAllowed("to go yourself, leave the group"));
+        }
+        match g.members.get(member).map(|m| m.role) {
+            None => return Err(Error::UnknownMember(*member)),
+            Some(Role::Owner) => return Err(Error::NotAllowed("the owner cannot be removed")),
+            Some(_) => {}
+        }
+        self.queue_rotation(rng, *id, vec![Body::Remove(*member)], Some(*member))
+    }
+
+    /// Queues our move to a new stream, sealed to every member we count: what a stolen copy of
+    /// our state can read ends with it.
+    pub fn rotate<R: RngCore + CryptoRng>(
+        &mut self,
+        rng: &mut R,
+        id: &GroupId,
+    ) -> Result<OpId, Error> {
+        self.live_group(id)?;
+        self.queue_rotation(rng, *id, Vec::new(), None)
+    }
+
+    /// Queues a ROLE giving `member` the role `role` (we must be the owner; `role` is admin or
+    /// member; the owner's own role does not change).
+    pub fn set_role<R: RngCore + CryptoRng>(
+        &mut self,
+        rng: &mut R,
+        id: &GroupId,
+        member: &MemberId,
+        role: Role,
+    ) -> Result<OpId, Error> {
+        let g = self.live_group(id)?;
+        if g.my_role() != Some(Role::Owner) {
+            return Err(Error::NotAllowed("only the owner sets roles"));
+        }
+        if *member == g.me {
+            return Err(Error::NotAllowed("the owner's own role does not change"));
+        }
+        if role == Role::Owner {
+            return Err(Error::NotAllowed("a group has one owner"));
+        }
+        if !g.members.contains_key(member) {
+            return Err(Error::UnknownMember(*member));
+        }
+        let completion = Completion::RoleSet {
+            group: id.0.to_vec(),
+            member: member.0.to_vec(),
+            role: role.as_str().to_owned(),
+        };
+        self.queue_group(rng, *id, Body::SetRole(*member, role), completion)
+    }
+
+    /// Queues our DELETE of the group (we must be the owner): every member stops reading it
+    /// and tombstones its boxes; histories stay.
+    pub fn delete<R: RngCore + CryptoRng>(
+        &mut self,
+        rng: &mut R,
+        id: &GroupId,
+    ) -> Result<OpId, Error> {
+        let g = self.live_group(id)?;
+        if g.my_role() != Some(Role::Owner) {
+            return Err(Error::NotAllowed("only the owner deletes the group"));
+        }
+        let completion = Completion::Deleted {
+            group: id.0.to_vec(),
+        };
+        self.queue_group(rng, *id, Body::Delete, completion)
+    }
+
+    /// Sets when we rotate our stream by ourselves (off by default).
+    pub fn set_rotation_policy(
+        &mut self,
+        id: &GroupId,
+        policy: RotationPolicy,
+    ) -> Result<(), Error> {
+        self.group_mut(id)?.policy = policy;
+        Ok(())
+    }
+
     /// The key prefix of group `id`'s history, for the client to read it.
     pub fn group_history_prefix(&self, id: &GroupId) -> Result<Vec<u8>, Error> {
         self.group(id)?;
         Ok(keys::group_history_prefix(&id.0))
+    }
+
+    /// A group we still read and write.
+    fn live_group(&self, id: &GroupId) -> Result<&Group, Error> {
+        let g = self.group(id)?;
+        if !g.is_live() {
+            return Err(Error::NotAMember(*id));
+        }
+        Ok(g)
     }
 
     /// Queues `body` to group `id`; once it landed, `content` goes into our history.
@@ -110,6 +231,7 @@ impl Chat {
         body: Body,
         content: Content,
     ) -> Result<OpId, Error> {
+        self.live_group(&id)?;
         let completion = Completion::GroupPosted {
             group: id.0.to_vec(),
             content,
@@ -134,6 +256,56 @@ impl Chat {
             &out,
             TargetRecord::Group(id.0.to_vec()),
             completion,
+        ))
+    }
+
+    /// Queues our move to a new stream, after `before` (a REMOVE of `removed`, say), sealed to
+    /// every member we count but `removed`.
+    pub(crate) fn queue_rotation<R: RngCore + CryptoRng>(
+        &mut self,
+        rng: &mut R,
+        id: GroupId,
+        before: Vec<Body>,
+        removed: Option<MemberId>,
+    ) -> Result<OpId, Error> {
+        let limits = self.limits();
+        let geometry = self.geometry;
+        let excluded: Vec<MemberId> = removed.into_iter().collect();
+        let prepared = self
+            .group_mut(&id)?
+            .prepare_rotation(rng, before, &excluded, geometry, &limits)?;
+        let completion = Completion::Rotated {
+            group: id.0.to_vec(),
+            removed: removed.map(|m| m.0.to_vec()).unwrap_or_default(),
+            missing: prepared.missing.iter().flat_map(|m| m.0).collect(),
+        };
+        Ok(self.outbox.submit_plan(
+            &mut self.log,
+            &prepared.plan,
+            vec![
+                TargetRecord::Group(id.0.to_vec()),
+                TargetRecord::GroupNext(id.0.to_vec()),
+            ],
+            completion,
+        ))
+    }
+
+    /// Queues the tombstones of every box of our current stream of a deleted group up to its
+    /// next index (the owner's DELETE itself stays readable: it is how the others learn).
+    pub(crate) fn queue_tombstones(&mut self, id: GroupId) -> Result<OpId, Error> {
+        let g = self.group(&id)?;
+        let first = StatefulWriter::new(g.writer.cap().clone(), &group_ctx(&id));
+        let mut count = g.writer.next_index().idx() - first.next_index().idx();
+        if g.standing == crate::group::Standing::Deleted(g.me) {
+            count = count.saturating_sub(1);
+        }
+        Ok(self.outbox.submit_tombstones(
+            &mut self.log,
+            &first,
+            count,
+            Completion::Tombstoned {
+                group: id.0.to_vec(),
+            },
         ))
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bacap::{ReadCap, StatefulWriter, WriteCap};
+use bacap::{StatefulWriter, WriteCap};
 use pigeonhole::stream::AllOrNothingPlan;
 use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
@@ -17,14 +17,16 @@ use crate::channel::{
 use crate::display_name::DisplayName;
 use crate::error::Error;
 use crate::events::{Event, InvitationInfo, JoinRequestInfo};
-use crate::group::{group_ctx, Group, MemberId};
+use crate::group::{group_ctx, Group};
 use crate::keys;
 use crate::membership::MembershipHash;
-use crate::messages::{Body, GroupChatMessage, PleaseAdd, ReplyWho};
+use crate::messages::{Body, GroupChatMessage, PleaseAdd};
 use crate::records::{
     self, check_version, Completion, Content, InvitationInRecord, InvitationOutRecord,
     TargetRecord, RECORD_VERSION,
 };
+use crate::roster::{History, MemberId, Role, RosterEntry};
+use crate::sealed::SealingKeyPair;
 
 fn group_id_from(bytes: &[u8], record: &'static str) -> Result<GroupId, Error> {
     Ok(GroupId(bytes.try_into().map_err(|_| {
@@ -36,6 +38,8 @@ fn group_id_from(bytes: &[u8], record: &'static str) -> Result<GroupId, Error> {
 #[derive(Default)]
 pub(crate) struct Invitations {
     inbound: BTreeMap<GroupId, InvitationInRecord>,
+    /// The writers of our future group streams, of the invitations we answered.
+    answered: BTreeMap<GroupId, StatefulWriter>,
     outbound: BTreeMap<(GroupId, String), InvitationOutRecord>,
     changed_in: BTreeSet<GroupId>,
     changed_out: BTreeSet<(GroupId, String)>,
@@ -45,8 +49,12 @@ impl Invitations {
     pub(crate) fn load_inbound(&mut self, value: &[u8]) -> Result<(), Error> {
         let rec: InvitationInRecord = records::decode("invitation", value)?;
         check_version("invitation", rec.v)?;
-        self.inbound
-            .insert(group_id_from(&rec.group_id, "invitation")?, rec);
+        let id = group_id_from(&rec.group_id, "invitation")?;
+        if !rec.writer.is_empty() {
+            self.answered
+                .insert(id, StatefulWriter::from_bytes(&rec.writer)?);
+        }
+        self.inbound.insert(id, rec);
         Ok(())
     }
 
@@ -96,6 +104,22 @@ impl Invitations {
                 group: *id,
                 channel: label.to_owned(),
             })
+    }
+
+    /// Our future group stream's writer for the invitation to `id`.
+    pub(crate) fn writer(&self, id: &GroupId) -> Result<&StatefulWriter, Error> {
+        self.answered
+            .get(id)
+            .ok_or_else(|| Error::corrupt("pending operation", "no answered invitation"))
+    }
+
+    /// Stores our future group stream's writer for the invitation to `id` (once its KEY
+    /// landed).
+    pub(crate) fn set_writer(&mut self, id: &GroupId, w: StatefulWriter) -> Result<(), Error> {
+        let rec = self.inbound_mut(id)?;
+        rec.writer = w.to_bytes().to_vec();
+        self.answered.insert(*id, w);
+        Ok(())
     }
 
     /// Forgets the invitation to `id` sent over `label` (the invitee was approved).
@@ -163,7 +187,9 @@ impl Chat {
     }
 
     /// Queues our answer to an invitation (again, after a request to revise): asks to join as
-    /// `display_name`, with a SignedPleaseAdd for our future group stream.
+    /// `display_name`, with a SignedPleaseAdd for our future group stream. The first answer
+    /// also writes that stream's first box, a KEY with our sealing key, in the same
+    /// AllOrNothing, so every member that adds us reads it first.
     pub fn accept_invitation<R: RngCore + CryptoRng>(
         &mut self,
         rng: &mut R,
@@ -171,21 +197,52 @@ impl Chat {
         display_name: &str,
     ) -> Result<OpId, Error> {
         let dn = DisplayName::new(display_name)?;
+        let first_answer = !self.invitations.answered.contains_key(id);
         let inv = self.invitations.inbound_mut(id)?;
-        if inv.write_cap.is_empty() {
-            inv.write_cap = WriteCap::generate(rng).to_bytes().to_vec();
+        if first_answer {
+            let cap = WriteCap::generate(rng);
+            inv.write_cap = cap.to_bytes().to_vec();
+            inv.key = SealingKeyPair::generate(rng).secret_bytes().to_vec();
+            let writer = StatefulWriter::new(cap, &group_ctx(id));
+            inv.writer = writer.to_bytes().to_vec();
         }
         let cap = WriteCap::from_bytes(&inv.write_cap)?;
+        let key = SealingKeyPair::from_secret_bytes(&inv.key)?;
         inv.display_name = dn.to_string();
         inv.revise_reason.clear();
         let label = inv.channel.clone();
-        let signed = SignedPleaseAdd::sign(*id, &PleaseAdd::new(dn, &cap.read_cap()), &cap);
-        self.send_channel(
-            rng,
-            &label,
-            &ChannelMessage::SignedPleaseAdd(signed),
-            Completion::Nothing,
+        let writer = StatefulWriter::from_bytes(&inv.writer)?;
+        self.invitations.answered.insert(*id, writer.clone());
+        let signed = ChannelMessage::SignedPleaseAdd(SignedPleaseAdd::sign(
+            *id,
+            &PleaseAdd::new(dn, &cap.read_cap()),
+            &cap,
+        ));
+        if !first_answer {
+            return self.send_channel(rng, &label, &signed, Completion::Nothing);
+        }
+        let signed = Zeroizing::new(signed.to_cbor());
+        let key_msg = GroupChatMessage::new(
+            MembershipHash([0; crate::membership::MEMBERSHIP_HASH_LEN]),
+            Body::Key(key.public().0),
         )
+        .to_cbor();
+        let chan = self.channels.open(&label)?;
+        let plan = AllOrNothingPlan::for_messages(
+            rng,
+            self.geometry,
+            &self.limits(),
+            vec![(chan.writer.clone(), &signed[..]), (writer, &key_msg[..])],
+        )?;
+        Ok(self.outbox.submit_plan(
+            &mut self.log,
+            &plan,
+            vec![
+                TargetRecord::Channel(label),
+                TargetRecord::Invitation(id.0.to_vec()),
+            ],
+            Completion::Nothing,
+        ))
     }
 
     /// The invitations we sent, with the invitee's request if it arrived.
@@ -241,18 +298,36 @@ impl Chat {
             })?;
         let (_, pa) = request_of(rec)?;
         let g = self.group(id)?;
-        if g.members.contains_key(pa.read_cap.as_bytes()) {
+        if !g.is_live() {
+            return Err(Error::NotAMember(*id));
+        }
+        let newcomer = MemberId::of(&pa.read_cap()?);
+        if g.members.contains_key(&newcomer) || g.departed.contains_key(&newcomer) {
             return Err(Error::AlreadyMember);
         }
-        let mut all = g.please_adds();
-        all.push(pa.clone());
-        let intro = GroupChatMessage::new(MembershipHash::of(&all), Body::Introduction(pa.clone()))
-            .to_cbor();
+        let hash = MembershipHash::of_roster(
+            g.members
+                .iter()
+                .map(|(id, m)| (*id, &m.name))
+                .chain([(newcomer, &pa.display_name)]),
+        );
+        let intro = GroupChatMessage::new(hash, Body::Introduction(pa.clone())).to_cbor();
+        let mut members = g.member_list(g.history);
+        members.please_adds.push(pa.clone());
+        if let Some(roster) = members.roster.as_mut() {
+            roster.push(RosterEntry {
+                member: newcomer,
+                role: Role::Member,
+                epoch: 0,
+                key: None,
+            });
+        }
         let welcome = Zeroizing::new(
             ChannelMessage::Welcome(Welcome {
                 group_id: *id,
                 group_name: g.name.clone(),
-                members: ReplyWho { please_adds: all },
+                members,
+                history: Some(g.history),
             })
             .to_cbor(),
         );
@@ -299,23 +374,26 @@ impl Chat {
                 .problem(source, "invitation to a group we asked to join elsewhere");
             return;
         }
-        let prev = self.invitations.inbound.remove(&id);
-        let rec = InvitationInRecord {
-            v: RECORD_VERSION,
-            group_id: id.0.to_vec(),
-            group_name: inv.group_name.clone(),
-            channel: label.to_owned(),
-            write_cap: prev
-                .as_ref()
-                .map(|p| p.write_cap.clone())
-                .unwrap_or_default(),
-            display_name: prev
-                .as_ref()
-                .map(|p| p.display_name.clone())
-                .unwrap_or_default(),
-            revise_reason: String::new(),
-        };
-        self.invitations.inbound.insert(id, rec);
+        // An invitation again (over another channel before we answered, or the same one):
+        // what we answered stays.
+        let rec = self
+            .invitations
+            .inbound
+            .entry(id)
+            .or_insert_with(|| InvitationInRecord {
+                v: RECORD_VERSION,
+                group_id: id.0.to_vec(),
+                group_name: String::new(),
+                channel: String::new(),
+                write_cap: Vec::new(),
+                writer: Vec::new(),
+                key: Vec::new(),
+                display_name: String::new(),
+                revise_reason: String::new(),
+            });
+        rec.group_name = inv.group_name.clone();
+        rec.channel = label.to_owned();
+        rec.revise_reason.clear();
         self.invitations.changed_in.insert(id);
         self.log.event(Event::Invited {
             channel: label.to_owned(),
@@ -339,19 +417,17 @@ impl Chat {
                 return;
             }
         };
-        let Some(g) = self.groups.get(&s.group_id) else {
+        let Some(g) = self.groups.get(&s.group_id).filter(|g| g.is_live()) else {
             self.log.problem(source, "join request for a group we left");
             return;
         };
-        if g.members.contains_key(pa.read_cap.as_bytes()) {
+        let member = MemberId::of_cap_bytes(pa.read_cap.as_bytes());
+        if g.members.contains_key(&member) || g.departed.contains_key(&member) {
             self.log
-                .problem(source, "join request from a current member");
+                .problem(source, "join request from a current or former member");
             return;
         }
-        let name_taken = g
-            .members
-            .values()
-            .any(|m| m.please_add.display_name == pa.display_name);
+        let name_taken = g.members.values().any(|m| m.name == pa.display_name);
         let group = s.group_id;
         let rec = self
             .invitations
@@ -396,7 +472,12 @@ impl Chat {
                 .problem(source, "welcome to a group we did not ask to join");
             return Ok(());
         };
-        if inv.channel != label || inv.write_cap.is_empty() {
+        let Some(writer) = self.invitations.answered.get(&id).cloned() else {
+            self.log
+                .problem(source, "welcome to a group we did not answer");
+            return Ok(());
+        };
+        if inv.channel != label {
             self.log
                 .problem(source, "welcome from a channel we did not ask");
             return Ok(());
@@ -405,46 +486,55 @@ impl Chat {
             self.log.problem(source, "welcome to a group we are in");
             return Ok(());
         }
-        let cap = WriteCap::from_bytes(&inv.write_cap)?;
-        let my_cap: ReadCap = cap.read_cap();
-        let my_key = *my_cap.to_bytes();
-        let Some(me) = w
-            .members
-            .please_adds
-            .iter()
-            .find(|p| *p.read_cap.as_bytes() == my_key)
-            .cloned()
-        else {
+        let key = SealingKeyPair::from_secret_bytes(&inv.key)?;
+        let me = MemberId::of(&writer.cap().read_cap());
+        let entries = w.members.roster.as_deref();
+        let position = w.members.please_adds.iter().enumerate().position(|(i, p)| {
+            let listed = entries.and_then(|e| e.get(i)).map(|e| e.member);
+            listed == Some(me)
+                || (listed.is_none() && p.read_cap().is_ok_and(|cap| MemberId::of(&cap) == me))
+        });
+        let Some(position) = position else {
             self.log
                 .problem(source, "welcome whose member list lacks us");
             return Ok(());
         };
+        let my_name = w.members.please_adds[position].display_name.clone();
         let limits = self.limits();
-        let mut g = Group::new(
+        let history = w.history.unwrap_or(History::Shared);
+        let mut g = Group::create(
             id,
             w.group_name.clone(),
-            StatefulWriter::new(cap, &group_ctx(&id)),
-            me,
+            writer,
+            my_name,
+            key,
+            history,
+            self.log.now_ms(),
         );
+        // We are a member, whatever role the list gives us; the owner is whom it names.
+        g.members.get_mut(&me).expect("we are in it").role =
+            entries.map_or(Role::Member, |e| e[position].role);
         let mut added = Vec::new();
-        for pa in w.members.please_adds {
-            let member = MemberId::of(pa.read_cap.as_bytes());
+        for (i, pa) in w.members.please_adds.iter().enumerate() {
+            if i == position {
+                continue;
+            }
             let name = pa.display_name.to_string();
-            match g.add_member(pa, None, limits) {
-                Ok(true) => added.push((member, name)),
-                Ok(false) => {}
+            match g.add_listed(pa, entries.and_then(|e| e.get(i)), None, limits) {
+                Ok(Some(member)) => added.push((member, name)),
+                Ok(None) => {}
                 Err(e) => self
                     .log
                     .problem(source.clone(), format!("welcome member: {e}")),
             }
         }
-        let (my_id, my_name) = (g.my_id(), g.my_name());
+        let my_name = g.my_name();
         self.groups.insert(id, g);
         self.changed_groups.insert(id);
         self.invitations.inbound.remove(&id);
+        self.invitations.answered.remove(&id);
         self.invitations.changed_in.insert(id);
-        self.log
-            .group_entry(id, my_id, my_name, true, Content::Joined);
+        self.log.group_entry(id, me, my_name, true, Content::Joined);
         self.log.event(Event::Joined {
             group: id,
             group_name: w.group_name,

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use crate::channel::GroupId;
 use crate::events::{Event, HistoryEntry};
-use crate::group::MemberId;
 use crate::keys;
 use crate::records::{Content, HistoryRecord, RECORD_VERSION};
+use crate::roster::MemberId;
 
 /// A received file the client writes (owner-only) before it commits the change that records it.
 #[derive(Clone, PartialEq, Eq)]
@@ -49,6 +49,11 @@ impl Log {
     /// The next sequence number to hand out.
     pub(crate) fn next_seq(&self) -> u64 {
         self.next_seq
+    }
+
+    /// The time entries carry now (Unix milliseconds).
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.now_ms
     }
 
     /// Sets the time (Unix milliseconds) entries made from now on carry.

@@ -56,6 +56,9 @@ pub struct Changes {
     pub puts: Vec<(Vec<u8>, Zeroizing<Vec<u8>>)>,
     /// Keys to delete.
     pub deletes: Vec<Vec<u8>>,
+    /// A secret was forgotten (an old WriteCap, a sealing key, an old stream's reader): the
+    /// client rewrites its files so that no copy of it stays on disk.
+    pub forgot_secrets: bool,
 }
 
 impl core::fmt::Debug for Changes {
@@ -63,6 +66,7 @@ impl core::fmt::Debug for Changes {
         f.debug_struct("Changes")
             .field("puts", &self.puts.len())
             .field("deletes", &self.deletes.len())
+            .field("forgot_secrets", &self.forgot_secrets)
             .finish()
     }
 }
@@ -84,6 +88,8 @@ pub struct Chat {
     /// Per stream (by source name): how many polls it has been stuck, and since when (Unix
     /// milliseconds). In memory only.
     stuck: HashMap<String, (u32, u64)>,
+    /// A secret was forgotten since the last [`Chat::take_changes`].
+    forgot: bool,
 }
 
 impl core::fmt::Debug for Chat {
@@ -160,6 +166,7 @@ impl Chat {
             log: Log::new(next_seq),
             extra,
             stuck: HashMap::new(),
+            forgot: false,
         })
     }
 
@@ -193,6 +200,7 @@ impl Chat {
         let mut c = Changes {
             puts: std::mem::take(&mut self.extra),
             deletes: Vec::new(),
+            forgot_secrets: std::mem::take(&mut self.forgot),
         };
         for id in std::mem::take(&mut self.changed_groups) {
             let key = keys::group(&id.0);

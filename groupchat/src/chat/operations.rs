@@ -18,14 +18,17 @@ use zeroize::Zeroizing;
 use super::{Changes, Chat, Log};
 use crate::channel::GroupId;
 use crate::error::Error;
+use crate::group::{Departure, Standing};
 use crate::keys;
 use crate::messages::PleaseAdd;
 use crate::records::{
     self, check_version, Completion, Content, PendingRecord, TargetRecord, RECORD_VERSION,
 };
+use crate::roster::{MemberId, Role};
 
 const KIND_OUTGOING: u8 = 1;
 const KIND_PLAN: u8 = 2;
+const KIND_TOMBSTONES: u8 = 3;
 
 /// A pending operation, by the sequence number it was stored under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -38,6 +41,14 @@ pub enum Write {
     Message(Outgoing),
     /// Boxes to several streams, all or nothing: returns their writers, advanced, in order.
     AllOrNothing(AllOrNothingPlan),
+    /// Tombstones of `count` boxes of one of our streams, from `from`'s next index on:
+    /// returns no writer.
+    Tombstones {
+        /// The writer at the first box to tombstone.
+        from: StatefulWriter,
+        /// How many.
+        count: u64,
+    },
 }
 
 /// An operation for the client to run.
@@ -65,6 +76,10 @@ pub enum Written {
 /// Whether retrying the same operation can never succeed.
 fn permanent(e: &StreamError) -> bool {
     !matches!(e, StreamError::Store(_) | StreamError::CopyInProgress)
+}
+
+fn member_id_from(bytes: &[u8]) -> Result<MemberId, Error> {
+    MemberId::from_slice(bytes).map_err(|e| Error::corrupt("pending operation", e.to_string()))
 }
 
 fn group_id_from(bytes: &[u8]) -> Result<GroupId, Error> {
@@ -139,6 +154,19 @@ impl Outbox {
         self.submit(log, KIND_OUTGOING, out.to_bytes(), vec![target], completion)
     }
 
+    /// Queues the tombstones of `count` boxes from `from`'s next index on.
+    pub(crate) fn submit_tombstones(
+        &mut self,
+        log: &mut Log,
+        from: &StatefulWriter,
+        count: u64,
+        completion: Completion,
+    ) -> OpId {
+        let mut op = Zeroizing::new(from.to_bytes().to_vec());
+        op.extend_from_slice(&count.to_be_bytes());
+        self.submit(log, KIND_TOMBSTONES, op, Vec::new(), completion)
+    }
+
     /// Queues an all-or-nothing write to the `targets`, in the plan's order.
     pub(crate) fn submit_plan(
         &mut self,
@@ -193,6 +221,16 @@ impl Chat {
                 let before = plan.destinations().cloned().collect();
                 (Write::AllOrNothing(plan), before)
             }
+            KIND_TOMBSTONES => {
+                let split = rec
+                    .op
+                    .len()
+                    .checked_sub(8)
+                    .ok_or_else(|| Error::corrupt("pending operation", "tombstones"))?;
+                let from = StatefulWriter::from_bytes(&rec.op[..split])?;
+                let count = u64::from_be_bytes(rec.op[split..].try_into().expect("8 bytes"));
+                (Write::Tombstones { from, count }, Vec::new())
+            }
             k => {
                 return Err(Error::corrupt(
                     "pending operation",
@@ -233,13 +271,15 @@ impl Chat {
                     return Err(Error::corrupt("pending operation", "targets"));
                 }
                 for (t, w) in rec.targets.iter().zip(writers) {
-                    *self.writer_mut(t)? = w;
+                    self.set_writer(t, w)?;
                 }
-                self.complete(&rec.completion)?;
+                self.complete(&rec.completion, now_ms)?;
                 Ok(Written::Landed)
             }
             Err(e) if permanent(&e) => {
-                self.outbox.remove(id);
+                if let Some(rec) = self.outbox.remove(id) {
+                    self.dropped(&rec.completion)?;
+                }
                 Ok(Written::Dropped(e))
             }
             Err(e) => Ok(Written::Kept(e)),
@@ -249,26 +289,59 @@ impl Chat {
     fn writer(&self, t: &TargetRecord) -> Result<&StatefulWriter, Error> {
         match t {
             TargetRecord::Group(id) => Ok(&self.group(&group_id_from(id)?)?.writer),
+            TargetRecord::GroupNext(id) => self
+                .group(&group_id_from(id)?)?
+                .next
+                .as_ref()
+                .map(|n| &n.writer)
+                .ok_or_else(|| Error::corrupt("pending operation", "no rotation queued")),
             TargetRecord::Channel(l) => Ok(&self.channels.get(l)?.writer),
+            TargetRecord::Invitation(id) => self.invitations.writer(&group_id_from(id)?),
         }
     }
 
-    fn writer_mut(&mut self, t: &TargetRecord) -> Result<&mut StatefulWriter, Error> {
+    /// Stores `w` as the writer of target `t`, once an operation advanced it.
+    fn set_writer(&mut self, t: &TargetRecord, w: StatefulWriter) -> Result<(), Error> {
         match t {
-            TargetRecord::Group(id) => Ok(&mut self.group_mut(&group_id_from(id)?)?.writer),
-            TargetRecord::Channel(l) => Ok(&mut self.channels.get_mut(l)?.writer),
+            TargetRecord::Group(id) => self.group_mut(&group_id_from(id)?)?.writer = w,
+            // The new stream becomes ours when the rotation completes.
+            TargetRecord::GroupNext(id) => {
+                let id = group_id_from(id)?;
+                if let Some(next) = self.group_mut(&id)?.next.as_mut() {
+                    next.writer = w;
+                }
+            }
+            TargetRecord::Channel(l) => self.channels.get_mut(l)?.writer = w,
+            TargetRecord::Invitation(id) => self.invitations.set_writer(&group_id_from(id)?, w)?,
         }
+        Ok(())
+    }
+
+    /// What to undo of an operation that can never land.
+    fn dropped(&mut self, c: &Completion) -> Result<(), Error> {
+        if let Completion::Rotated { group, .. } = c {
+            // The rotation is still owed; the next one is prepared afresh.
+            self.group_mut(&group_id_from(group)?)?.next = None;
+        }
+        Ok(())
+    }
+
+    /// Records our own entry in a group's history.
+    fn own_entry(&mut self, id: GroupId, content: Content) -> Result<(), Error> {
+        let g = self.group(&id)?;
+        let (me, name) = (g.me, g.my_name());
+        self.log.group_entry(id, me, name, true, content);
+        Ok(())
     }
 
     /// What a landed operation means locally.
-    fn complete(&mut self, c: &Completion) -> Result<(), Error> {
+    fn complete(&mut self, c: &Completion, now_ms: u64) -> Result<(), Error> {
         match c {
             Completion::Nothing => {}
             Completion::GroupPosted { group, content } => {
                 let id = group_id_from(group)?;
-                let g = self.group(&id)?;
-                let (me, name) = (g.my_id(), g.my_name());
-                self.log.group_entry(id, me, name, true, content.clone());
+                self.group_mut(&id)?.posted_since_rotation += 1;
+                self.own_entry(id, content.clone())?;
             }
             Completion::ChannelPosted { label, content } => {
                 self.log.channel_entry(label, true, content.clone());
@@ -282,21 +355,18 @@ impl Chat {
                 let pa = PleaseAdd::from_cbor(please_add)?;
                 let limits = self.limits();
                 let g = self.group_mut(&id)?;
-                let (me, my_name) = (g.my_id(), g.my_name());
-                let member = crate::group::MemberId::of(pa.read_cap.as_bytes());
+                let me = g.me;
                 let name = pa.display_name.to_string();
-                g.add_member(pa, Some(me), limits)?;
+                if let Some(member) = g.add_introduced(&pa, Some(me), limits)? {
+                    self.own_entry(
+                        id,
+                        Content::Introduced {
+                            name,
+                            member: member.0.to_vec(),
+                        },
+                    )?;
+                }
                 self.invitations.close_outbound(id, label);
-                self.log.group_entry(
-                    id,
-                    me,
-                    my_name,
-                    true,
-                    Content::Introduced {
-                        name,
-                        member: member.0.to_vec(),
-                    },
-                );
             }
             Completion::WhoReplied { group } => {
                 let id = group_id_from(group)?;
@@ -304,7 +374,106 @@ impl Chat {
                     self.group_mut(&id)?.owe_who_reply = false;
                 }
             }
+            Completion::Rotated {
+                group,
+                removed,
+                missing,
+            } => self.complete_rotation(group, removed, missing, now_ms)?,
+            Completion::Left { group } => {
+                let id = group_id_from(group)?;
+                let g = self.group_mut(&id)?;
+                let me = g.me;
+                g.depart(me, Departure::Left);
+                g.standing = Standing::Left;
+                g.forget_secrets();
+                self.forgot = true;
+                self.own_entry(id, Content::Left)?;
+            }
+            Completion::RoleSet {
+                group,
+                member,
+                role,
+            } => {
+                let id = group_id_from(group)?;
+                let member = member_id_from(member)?;
+                let role = Role::parse(role)
+                    .map_err(|e| Error::corrupt("pending operation", e.to_string()))?;
+                let g = self.group_mut(&id)?;
+                let Some(m) = g.members.get_mut(&member) else {
+                    return Ok(());
+                };
+                m.role = role;
+                let name = m.name.to_string();
+                self.own_entry(
+                    id,
+                    Content::RoleSet {
+                        name,
+                        member: member.0.to_vec(),
+                        role: role.as_str().to_owned(),
+                    },
+                )?;
+            }
+            Completion::Deleted { group } => {
+                let id = group_id_from(group)?;
+                let g = self.group_mut(&id)?;
+                g.standing = Standing::Deleted(g.me);
+                g.owe_tombstones = true;
+                for m in g.members.values_mut() {
+                    m.reader = None;
+                }
+                self.forgot = true;
+                self.own_entry(id, Content::Deleted)?;
+            }
+            Completion::Tombstoned { group } => {
+                let id = group_id_from(group)?;
+                let g = self.group_mut(&id)?;
+                g.owe_tombstones = false;
+                g.forget_secrets();
+                self.forgot = true;
+            }
         }
         Ok(())
+    }
+
+    /// Our rotation (after our REMOVE of `removed`, if not empty) landed.
+    fn complete_rotation(
+        &mut self,
+        group: &[u8],
+        removed: &[u8],
+        missing: &[u8],
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        let id = group_id_from(group)?;
+        if missing.len() % 32 != 0 {
+            return Err(Error::corrupt("pending operation", "missing members"));
+        }
+        let missing = missing
+            .chunks_exact(32)
+            .map(member_id_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let g = self.group_mut(&id)?;
+        let writer = g
+            .next
+            .as_ref()
+            .map(|n| n.writer.clone())
+            .ok_or_else(|| Error::corrupt("pending operation", "no rotation queued"))?;
+        g.complete_rotation(writer, missing, now_ms)?;
+        self.forgot = true;
+        if !removed.is_empty() {
+            let member = member_id_from(removed)?;
+            let g = self.group_mut(&id)?;
+            let me = g.me;
+            let name = g.name_of(&member);
+            g.depart(member, Departure::Removed(me));
+            self.own_entry(
+                id,
+                Content::Removed {
+                    name,
+                    member: member.0.to_vec(),
+                },
+            )?;
+        }
+        let epoch = self.group(&id)?.epoch;
+        self.own_entry(id, Content::Rotated { epoch })
     }
 }

@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use bacap::{StatefulReader, READ_CAP_LEN};
+use bacap::StatefulReader;
 use pigeonhole::stream::{Polled, StreamError};
 use pigeonhole::transport::BoxContent;
 use rand_core::{CryptoRng, RngCore};
@@ -16,14 +16,17 @@ use super::{Chat, OpId};
 use crate::channel::{ChannelMessage, GroupId};
 use crate::error::Error;
 use crate::events::Event;
-use crate::group::{Context, MemberId};
-use crate::messages::{Body, ReplyWho};
+use crate::group::Context;
+use crate::messages::Body;
 use crate::records::Completion;
+use crate::roster::{History, MemberId};
 
 /// A stream a round reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Slot {
-    Member(GroupId, [u8; READ_CAP_LEN]),
+    Member(GroupId, MemberId),
+    /// The substream box a member's ROTATE put our sealed cap in.
+    Lookup(GroupId, MemberId),
     Channel(String),
 }
 
@@ -59,9 +62,12 @@ impl Chat {
     pub fn poll_reads(&self) -> ReadRound {
         let mut slots = Vec::new();
         let mut reads = Vec::new();
-        for (gid, g) in &self.groups {
+        for (gid, g) in self.groups.iter().filter(|(_, g)| g.is_live()) {
             for (k, m) in &g.members {
-                if let Some(r) = &m.reader {
+                if let Some((_, at)) = &m.lookup {
+                    slots.push((Slot::Lookup(*gid, *k), 1));
+                    reads.push(at.clone());
+                } else if let Some(r) = &m.reader {
                     let w = r.wanted();
                     slots.push((Slot::Member(*gid, *k), w.len()));
                     reads.extend(w);
@@ -113,6 +119,9 @@ impl Chat {
         progress: &mut PollProgress,
         now_ms: u64,
     ) -> Result<bool, Error> {
+        if let Slot::Lookup(gid, member) = slot {
+            return Ok(self.on_lookup(gid, member, &chunk[0]));
+        }
         let (reader, source) = match &slot {
             Slot::Member(gid, k) => {
                 let Some(reader) = self
@@ -123,8 +132,9 @@ impl Chat {
                 else {
                     return Ok(false);
                 };
-                (reader, format!("group {gid:?} member {}", MemberId::of(k)))
+                (reader, format!("group {gid:?} member {k}"))
             }
+            Slot::Lookup(..) => unreachable!("handled above"),
             Slot::Channel(l) => {
                 let Some(reader) = self.channels.reader_mut(l) else {
                     return Ok(false);
@@ -142,6 +152,7 @@ impl Chat {
             Ok(Polled::Message(bytes)) => {
                 match &slot {
                     Slot::Member(gid, k) => self.on_group_box(*gid, *k, &bytes),
+                    Slot::Lookup(..) => {}
                     Slot::Channel(l) => self.on_channel_box(l, &bytes)?,
                 }
                 true
@@ -174,7 +185,7 @@ impl Chat {
             }
         };
         match slot {
-            Slot::Member(gid, _) => self.changed_groups.insert(gid),
+            Slot::Member(gid, _) | Slot::Lookup(gid, _) => self.changed_groups.insert(gid),
             Slot::Channel(l) => {
                 self.channels.mark_changed(&l);
                 true
@@ -183,7 +194,26 @@ impl Chat {
         Ok(moved)
     }
 
-    fn on_group_box(&mut self, gid: GroupId, sender_key: [u8; READ_CAP_LEN], bytes: &[u8]) {
+    fn on_lookup(&mut self, gid: GroupId, member: MemberId, content: &BoxContent) -> bool {
+        let limits = self.limits();
+        let Some(group) = self.groups.get_mut(&gid) else {
+            return false;
+        };
+        let mut cx = Context {
+            log: &mut self.log,
+            limits,
+            max_file_len: self.config.max_file_len,
+            profile_dir: &self.profile_dir,
+            forgot: &mut self.forgot,
+        };
+        let moved = group.handle_lookup(member, content, &mut cx);
+        if moved {
+            self.changed_groups.insert(gid);
+        }
+        moved
+    }
+
+    fn on_group_box(&mut self, gid: GroupId, sender: MemberId, bytes: &[u8]) {
         let limits = self.limits();
         let Some(group) = self.groups.get_mut(&gid) else {
             return;
@@ -194,8 +224,9 @@ impl Chat {
             limits,
             max_file_len: self.config.max_file_len,
             profile_dir: &self.profile_dir,
+            forgot: &mut self.forgot,
         };
-        group.handle_box(sender_key, bytes, &mut cx);
+        group.handle_box(sender, bytes, &mut cx);
     }
 
     /// A message of the channel `label`'s peer: each kind to its handler.
@@ -217,22 +248,61 @@ impl Chat {
         Ok(())
     }
 
-    /// Queues the answer to a WHO that arrived, if one is owed: our member list, to the first
-    /// group owed one.
+    /// Queues the next operation a group owes, if any: tombstoning our boxes of a deleted
+    /// group, a rotation (a member left or was removed, a member lacks our cap, or our policy
+    /// says so), or the answer to a WHO.
     pub fn queue_owed<R: RngCore + CryptoRng>(
         &mut self,
         rng: &mut R,
+        now_ms: u64,
     ) -> Result<Option<OpId>, Error> {
-        let Some(id) = self.groups.values().find(|g| g.owe_who_reply).map(|g| g.id) else {
+        for g in self.groups.values_mut() {
+            if g.is_live() && !g.owe_rotation && g.rotation_due(now_ms) {
+                g.owe_rotation = true;
+                self.changed_groups.insert(g.id);
+            }
+        }
+        let owed = self.groups.values().find_map(|g| {
+            if g.owe_tombstones {
+                Some((g.id, Owed::Tombstones))
+            } else if !g.is_live() {
+                None
+            } else if g.owe_rotation && g.next.is_none() {
+                Some((g.id, Owed::Rotation))
+            } else if g.owe_who_reply {
+                Some((g.id, Owed::WhoReply))
+            } else if g.owe_who {
+                Some((g.id, Owed::Who))
+            } else {
+                None
+            }
+        });
+        let Some((id, owed)) = owed else {
             return Ok(None);
         };
-        let list = ReplyWho {
-            please_adds: self.group(&id)?.please_adds(),
+        let op = match owed {
+            Owed::Tombstones => self.queue_tombstones(id)?,
+            Owed::Rotation => self.queue_rotation(rng, id, Vec::new(), None)?,
+            Owed::Who => {
+                self.group_mut(&id)?.owe_who = false;
+                self.queue_group(rng, id, Body::Who(String::new()), Completion::Nothing)?
+            }
+            Owed::WhoReply => {
+                let list = self.group(&id)?.member_list(History::FromJoining);
+                let completion = Completion::WhoReplied {
+                    group: id.0.to_vec(),
+                };
+                self.queue_group(rng, id, Body::WhoReply(list), completion)?
+            }
         };
-        let completion = Completion::WhoReplied {
-            group: id.0.to_vec(),
-        };
-        self.queue_group(rng, id, Body::WhoReply(list), completion)
-            .map(Some)
+        Ok(Some(op))
     }
+}
+
+/// What a group owes.
+enum Owed {
+    Tombstones,
+    Rotation,
+    Who,
+    WhoReply,
 }

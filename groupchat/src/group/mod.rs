@@ -1,6 +1,6 @@
-//! One group as a member holds it: our own stream's writer, every member keyed by the bytes of
-//! their stream's ReadCap (so two members with the same display name stay two members), a
-//! reader per other member, and the membership hash.
+//! One group as a member holds it: our own stream (its writer, its epoch, our sealing keys),
+//! every member by [`MemberId`] with its role and the reader of its current stream, the members
+//! who left or were removed, the history setting and the membership hash.
 //!
 //! The membership hash a message carries is the sender's view *with that message applied*
 //! (an INTRODUCTION's hash includes the member it introduces); a receiver compares it with its
@@ -9,65 +9,36 @@
 //! A member's stream is read only once someone introduced it: the creator knows only itself, a
 //! member adds others from an INTRODUCTION in a member's stream, from the member list of its
 //! own Welcome, or from a member's WHOREPLY. Nobody reads a stream no member vouched for.
+//! A member that leaves or is removed is never read again, and a rotation of ours gives our
+//! next stream only to the members we still count ([`rotation`]).
 
 mod receive;
+mod record;
+pub(crate) mod rotation;
 
-use std::collections::BTreeMap;
-use std::fmt;
+use std::collections::{BTreeMap, BTreeSet};
 
-use bacap::{Geometry, StatefulWriter, READ_CAP_LEN};
-use blake2::digest::consts::U16;
-use blake2::{Blake2b, Digest};
+use bacap::{Geometry, ReadCap, StatefulWriter};
 use pigeonhole::stream::{Limits, Outgoing, StreamReader};
 use rand_core::{CryptoRng, RngCore};
 
 use crate::channel::GroupId;
+use crate::display_name::DisplayName;
 use crate::error::Error;
 use crate::membership::MembershipHash;
-use crate::messages::{Body, GroupChatMessage, PleaseAdd};
-use crate::records::{check_version, GroupRecord, MemberRecord, RECORD_VERSION};
+use crate::messages::{Body, GroupChatMessage, PleaseAdd, ReplyWho};
+use crate::roster::{History, MemberId, Role, RosterEntry};
+use crate::sealed::SealingKeyPair;
 
 pub(crate) use receive::Context;
+pub use record::GROUP_RECORD_VERSION;
+pub(crate) use rotation::NextStream;
 
-/// The BACAP context of a group's streams.
+/// The BACAP context of a group's streams (every epoch of every member's).
 pub fn group_ctx(id: &GroupId) -> Vec<u8> {
     let mut ctx = b"bacap-chat/group/v1/".to_vec();
     ctx.extend_from_slice(&id.0);
     ctx
-}
-
-/// A member's stable identity within the profile: BLAKE2b-128 of their stream's ReadCap. Shown
-/// (as hex) next to the display name, it tells apart members with the same name.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MemberId(pub [u8; 16]);
-
-impl MemberId {
-    /// The ID of the member whose ReadCap encodes to `read_cap`.
-    pub fn of(read_cap: &[u8]) -> Self {
-        Self(Blake2b::<U16>::digest(read_cap).into())
-    }
-
-    /// From stored bytes.
-    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
-        bytes.try_into().ok().map(Self)
-    }
-
-    /// A short form for people: the first 4 bytes in hex.
-    pub fn short(&self) -> String {
-        hex::encode(&self.0[..4])
-    }
-}
-
-impl fmt::Debug for MemberId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MemberId({})", self.short())
-    }
-}
-
-impl fmt::Display for MemberId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.short())
-    }
 }
 
 /// A member as the user sees it.
@@ -77,13 +48,46 @@ pub struct MemberInfo {
     pub id: MemberId,
     /// Display name (not unique).
     pub name: String,
+    /// Role.
+    pub role: Role,
     /// Whether this is us.
     pub is_me: bool,
     /// Who introduced the member, if we know.
     pub introduced_by: Option<MemberId>,
+    /// The epoch of the member's stream as we read it (how many times it rotated).
+    pub epoch: u64,
     /// Whether the membership hash of their latest message we read differed from our view
     /// (see [`crate::Event::MembershipMismatch`]).
     pub view_differs: bool,
+}
+
+/// Where we stand in a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// A member.
+    Member,
+    /// We left.
+    Left,
+    /// A member with this ID removed us.
+    Removed(MemberId),
+    /// The owner, with this ID, deleted the group.
+    Deleted(MemberId),
+}
+
+impl Standing {
+    /// Whether we still read and write the group.
+    pub fn is_member(&self) -> bool {
+        matches!(self, Standing::Member)
+    }
+}
+
+/// When a member rotates its stream by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RotationPolicy {
+    /// After this many of our messages on one stream.
+    pub after_messages: Option<u32>,
+    /// After this many days on one stream.
+    pub after_days: Option<u32>,
 }
 
 /// A group as the user sees it.
@@ -93,109 +97,281 @@ pub struct GroupInfo {
     pub id: GroupId,
     /// Name.
     pub name: String,
-    /// Members, us included.
+    /// The current members, us included.
     pub members: Vec<MemberInfo>,
     /// Our membership hash.
     pub membership_hash: MembershipHash,
+    /// What newcomers may read.
+    pub history: History,
+    /// Where we stand.
+    pub standing: Standing,
+    /// Our own stream's epoch.
+    pub epoch: u64,
+    /// The automatic rotation policy.
+    pub policy: RotationPolicy,
 }
 
-/// A member of a group.
+/// A member we count.
 pub(crate) struct Member {
-    pub please_add: PleaseAdd,
+    pub name: DisplayName,
+    pub role: Role,
+    pub introduced_by: Option<MemberId>,
+    /// The epoch of the stream `reader` reads.
+    pub epoch: u64,
     /// `None` for ourselves.
     pub reader: Option<StreamReader>,
-    pub introduced_by: Option<MemberId>,
+    /// Their sealing public key, once known.
+    pub key: Option<[u8; 32]>,
+    /// The public key of ours their latest ROTATE sealed our cap to.
+    pub key_used: Option<[u8; 32]>,
     /// Whether the membership hash of their latest message differed from our view.
     pub view_differs: bool,
+    /// Their latest ROTATE put our sealed cap in a box of a substream: the box to fetch, and
+    /// the epoch it leads to.
+    pub lookup: Option<(u64, bacap::StatefulReader)>,
 }
 
-/// A group we are a member of.
+/// How a member went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Departure {
+    Left,
+    Removed(MemberId),
+}
+
+/// A member we no longer count.
+pub(crate) struct Departed {
+    pub name: DisplayName,
+    pub how: Departure,
+}
+
+/// A group we are (or were) a member of.
 pub(crate) struct Group {
     pub id: GroupId,
     pub name: String,
+    pub me: MemberId,
+    /// Our current stream.
     pub writer: StatefulWriter,
-    pub me: [u8; READ_CAP_LEN],
-    pub members: BTreeMap<[u8; READ_CAP_LEN], Member>,
+    pub epoch: u64,
+    /// Our sealing keys, oldest first; the last is the one our latest KEY published.
+    pub keys: Vec<SealingKeyPair>,
+    /// The members we count, us included.
+    pub members: BTreeMap<MemberId, Member>,
+    pub departed: BTreeMap<MemberId, Departed>,
+    pub history: History,
+    pub standing: Standing,
     pub owe_who_reply: bool,
+    pub owe_rotation: bool,
+    /// The stream a queued rotation moves us to.
+    pub next: Option<NextStream>,
+    /// Members our current stream's cap was not sealed to (no sealing key known then).
+    pub missing_cap: BTreeSet<MemberId>,
+    pub policy: RotationPolicy,
+    pub posted_since_rotation: u32,
+    pub rotated_at_ms: u64,
+    /// A DELETE arrived (or we sent one) and our boxes are still to be tombstoned.
+    pub owe_tombstones: bool,
+    /// We are to ask WHO (a member moved to a stream it did not give us).
+    pub owe_who: bool,
+    /// The members whose latest ROTATE did not give us their new stream.
+    pub stuck_on: BTreeSet<MemberId>,
 }
 
 impl Group {
-    /// A group of one: us, with the PleaseAdd for our stream `writer`.
-    pub fn new(id: GroupId, name: String, writer: StatefulWriter, me: PleaseAdd) -> Self {
-        let key = *me.read_cap.as_bytes();
+    /// A group of one: us, its owner, writing `writer` and sealing with `key`.
+    pub fn create(
+        id: GroupId,
+        name: String,
+        writer: StatefulWriter,
+        me_name: DisplayName,
+        key: SealingKeyPair,
+        history: History,
+        now_ms: u64,
+    ) -> Self {
+        let me = MemberId::of(&writer.cap().read_cap());
         let mut members = BTreeMap::new();
         members.insert(
-            key,
+            me,
             Member {
-                please_add: me,
-                reader: None,
+                name: me_name,
+                role: Role::Owner,
                 introduced_by: None,
+                epoch: 0,
+                reader: None,
+                key: Some(key.public().0),
+                key_used: None,
                 view_differs: false,
+                lookup: None,
             },
         );
         Self {
             id,
             name,
+            me,
             writer,
-            me: key,
+            epoch: 0,
+            keys: vec![key],
             members,
+            departed: BTreeMap::new(),
+            history,
+            standing: Standing::Member,
             owe_who_reply: false,
+            owe_rotation: false,
+            next: None,
+            missing_cap: BTreeSet::new(),
+            policy: RotationPolicy::default(),
+            posted_since_rotation: 0,
+            rotated_at_ms: now_ms,
+            owe_tombstones: false,
+            owe_who: false,
+            stuck_on: BTreeSet::new(),
         }
     }
 
     /// Our display name here.
     pub fn my_name(&self) -> String {
-        self.members[&self.me].please_add.display_name.to_string()
+        self.members
+            .get(&self.me)
+            .map(|m| m.name.to_string())
+            .or_else(|| self.departed.get(&self.me).map(|d| d.name.to_string()))
+            .unwrap_or_default()
     }
 
-    /// Our member ID here.
-    pub fn my_id(&self) -> MemberId {
-        MemberId::of(&self.me)
+    /// Our role here.
+    pub fn my_role(&self) -> Option<Role> {
+        self.members.get(&self.me).map(|m| m.role)
     }
 
     /// The hash of our view of the membership.
     pub fn membership_hash(&self) -> MembershipHash {
-        let all: Vec<PleaseAdd> = self
-            .members
-            .values()
-            .map(|m| m.please_add.clone())
-            .collect();
-        MembershipHash::of(&all)
+        MembershipHash::of_roster(self.members.iter().map(|(id, m)| (*id, &m.name)))
     }
 
-    /// Every member's PleaseAdd.
-    pub fn please_adds(&self) -> Vec<PleaseAdd> {
-        self.members
-            .values()
-            .map(|m| m.please_add.clone())
-            .collect()
-    }
-
-    /// Adds a member and starts reading their stream from its first box. Returns false (and
-    /// changes nothing) for a member we already have. A ReadCap whose root key is not a valid
-    /// point is an error.
-    pub fn add_member(
+    /// Adds a member a member introduced (`by`), reading its stream from the start of `cap`.
+    /// Returns the new member's ID, or `None` for one we have (or had: a departed member never
+    /// comes back).
+    pub fn add_introduced(
         &mut self,
-        please_add: PleaseAdd,
-        introduced_by: Option<MemberId>,
+        please_add: &PleaseAdd,
+        by: Option<MemberId>,
         limits: Limits,
-    ) -> Result<bool, Error> {
-        let key = *please_add.read_cap.as_bytes();
-        if self.members.contains_key(&key) {
-            return Ok(false);
-        }
+    ) -> Result<Option<MemberId>, Error> {
         let cap = please_add.read_cap()?;
+        self.add(
+            MemberId::of(&cap),
+            please_add.display_name.clone(),
+            cap,
+            Role::Member,
+            0,
+            None,
+            by,
+            limits,
+        )
+    }
+
+    /// Adds a member of a member list (a Welcome or a WHOREPLY from `by`): its current stream
+    /// from the position its cap starts at, with what the roster entry says of it.
+    pub fn add_listed(
+        &mut self,
+        please_add: &PleaseAdd,
+        entry: Option<&RosterEntry>,
+        by: Option<MemberId>,
+        limits: Limits,
+    ) -> Result<Option<MemberId>, Error> {
+        let cap = please_add.read_cap()?;
+        let (id, role, epoch, key) = match entry {
+            Some(e) => (e.member, e.role, e.epoch, e.key),
+            None => (MemberId::of(&cap), Role::Member, 0, None),
+        };
+        self.add(
+            id,
+            please_add.display_name.clone(),
+            cap,
+            role,
+            epoch,
+            key,
+            by,
+            limits,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        id: MemberId,
+        name: DisplayName,
+        cap: ReadCap,
+        role: Role,
+        epoch: u64,
+        key: Option<[u8; 32]>,
+        by: Option<MemberId>,
+        limits: Limits,
+    ) -> Result<Option<MemberId>, Error> {
+        if self.members.contains_key(&id) || self.departed.contains_key(&id) {
+            return Ok(None);
+        }
         let reader = StreamReader::new(cap, &group_ctx(&self.id)).with_limits(limits);
         self.members.insert(
-            key,
+            id,
             Member {
-                please_add,
+                name,
+                role,
+                introduced_by: by,
+                epoch,
                 reader: Some(reader),
-                introduced_by,
+                key,
+                key_used: None,
                 view_differs: false,
+                lookup: None,
             },
         );
-        Ok(true)
+        Ok(Some(id))
+    }
+
+    /// Stops counting `id`: it left, or was removed. Its stream is never read again.
+    pub fn depart(&mut self, id: MemberId, how: Departure) {
+        if let Some(m) = self.members.remove(&id) {
+            self.departed.insert(id, Departed { name: m.name, how });
+            self.missing_cap.remove(&id);
+            self.stuck_on.remove(&id);
+        }
+    }
+
+    /// Every current member's PleaseAdd and roster entry, with a ReadCap of its current stream
+    /// for a reader who should start where `position` says: at the start of each stream
+    /// (`Shared`), or where we are (`FromJoining`: the next box we would read of each member,
+    /// and for us the next box we write).
+    pub fn member_list(&self, start: History) -> ReplyWho {
+        let mut please_adds = Vec::new();
+        let mut roster = Vec::new();
+        for (id, m) in &self.members {
+            let cap = match &m.reader {
+                Some(r) => {
+                    let at = r.position();
+                    match start {
+                        History::Shared => at.cap().clone(),
+                        History::FromJoining => at.cap().starting_at(at.next_index().clone()),
+                    }
+                }
+                None => {
+                    let mine = self.writer.cap().read_cap();
+                    match start {
+                        History::Shared => mine,
+                        History::FromJoining => mine.starting_at(self.writer.next_index().clone()),
+                    }
+                }
+            };
+            please_adds.push(PleaseAdd::new(m.name.clone(), &cap));
+            roster.push(RosterEntry {
+                member: *id,
+                role: m.role,
+                epoch: m.epoch,
+                key: m.key,
+            });
+        }
+        ReplyWho {
+            please_adds,
+            roster: Some(roster),
+        }
     }
 
     /// Prepares `body` (with our membership hash) for our stream's next index; writes nothing.
@@ -223,145 +399,52 @@ impl Group {
             name: self.name.clone(),
             members: self.member_infos(),
             membership_hash: self.membership_hash(),
+            history: self.history,
+            standing: self.standing,
+            epoch: self.epoch,
+            policy: self.policy,
         }
     }
 
-    /// The members as the user sees them, in canonical (ReadCap) order.
+    /// The members as the user sees them, in ID order.
     pub fn member_infos(&self) -> Vec<MemberInfo> {
         self.members
             .iter()
-            .map(|(k, m)| MemberInfo {
-                id: MemberId::of(k),
-                name: m.please_add.display_name.to_string(),
-                is_me: *k == self.me,
+            .map(|(id, m)| MemberInfo {
+                id: *id,
+                name: m.name.to_string(),
+                role: m.role,
+                is_me: *id == self.me,
                 introduced_by: m.introduced_by,
+                epoch: if *id == self.me { self.epoch } else { m.epoch },
                 view_differs: m.view_differs,
             })
             .collect()
     }
 
-    /// The persistent record.
-    pub fn to_record(&self) -> GroupRecord {
-        GroupRecord {
-            v: RECORD_VERSION,
-            id: self.id.0.to_vec(),
-            name: self.name.clone(),
-            me: self.me.to_vec(),
-            writer: self.writer.to_bytes().to_vec(),
-            members: self
-                .members
-                .values()
-                .map(|m| MemberRecord {
-                    please_add: m.please_add.to_cbor(),
-                    reader: m
-                        .reader
-                        .as_ref()
-                        .map(|r| r.to_bytes().to_vec())
-                        .unwrap_or_default(),
-                    introduced_by: m.introduced_by.map(|i| i.0.to_vec()).unwrap_or_default(),
-                    view_differs: m.view_differs,
-                })
-                .collect(),
-            owe_who_reply: self.owe_who_reply,
-        }
+    /// The name of a member we count or counted, for messages about it.
+    pub fn name_of(&self, id: &MemberId) -> String {
+        self.members
+            .get(id)
+            .map(|m| m.name.to_string())
+            .or_else(|| self.departed.get(id).map(|d| d.name.to_string()))
+            .unwrap_or_else(|| id.short())
     }
 
-    /// Restores a group from its record.
-    pub fn from_record(r: &GroupRecord, limits: Limits) -> Result<Self, Error> {
-        check_version("group", r.v)?;
-        let corrupt = |what: &str| Error::corrupt("group", what);
-        let id = GroupId(r.id.as_slice().try_into().map_err(|_| corrupt("id"))?);
-        let me: [u8; READ_CAP_LEN] = r.me.as_slice().try_into().map_err(|_| corrupt("me"))?;
-        let writer = StatefulWriter::from_bytes(&r.writer)?;
-        let mut members = BTreeMap::new();
-        for m in &r.members {
-            let please_add = PleaseAdd::from_cbor(&m.please_add)?;
-            let key = *please_add.read_cap.as_bytes();
-            let reader = if m.reader.is_empty() {
-                None
-            } else {
-                Some(StreamReader::from_bytes(&m.reader)?.with_limits(limits))
-            };
-            if (key == me) != reader.is_none() {
-                return Err(corrupt("reader of a member"));
-            }
-            members.insert(
-                key,
-                Member {
-                    please_add,
-                    reader,
-                    introduced_by: MemberId::from_slice(&m.introduced_by),
-                    view_differs: m.view_differs,
-                },
-            );
+    /// Forgets what let us read the group: the readers of every member's stream and our
+    /// sealing keys (after we left, were removed, or the group was deleted). Our own writer
+    /// stays: it reads nothing but what our history holds, and tombstones our boxes.
+    pub fn forget_secrets(&mut self) {
+        for m in self.members.values_mut() {
+            m.reader = None;
+            m.lookup = None;
         }
-        if !members.contains_key(&me) {
-            return Err(corrupt("we are not a member"));
-        }
-        Ok(Self {
-            id,
-            name: r.name.clone(),
-            writer,
-            me,
-            members,
-            owe_who_reply: r.owe_who_reply,
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::display_name::DisplayName;
-    use bacap::WriteCap;
-    use rand_core::OsRng;
-
-    fn group() -> Group {
-        let id = GroupId([3; 32]);
-        let cap = WriteCap::generate(&mut OsRng);
-        let me = PleaseAdd::new(DisplayName::new("me").unwrap(), &cap.read_cap());
-        Group::new(
-            id,
-            "g".into(),
-            StatefulWriter::new(cap, &group_ctx(&id)),
-            me,
-        )
+        self.next = None;
+        self.keys.clear();
     }
 
-    #[test]
-    fn a_group_round_trips_and_same_names_stay_apart() {
-        let mut g = group();
-        for _ in 0..2 {
-            let other = WriteCap::generate(&mut OsRng).read_cap();
-            let pa = PleaseAdd::new(DisplayName::new("me").unwrap(), &other);
-            assert!(g.add_member(pa.clone(), None, Limits::default()).unwrap());
-            assert!(!g.add_member(pa, None, Limits::default()).unwrap(), "once");
-        }
-        let infos = g.member_infos();
-        assert_eq!(infos.len(), 3);
-        assert!(infos.iter().all(|m| m.name == "me"));
-        let back = Group::from_record(&g.to_record(), Limits::default()).unwrap();
-        assert_eq!(back.member_infos(), infos);
-        assert_eq!(back.membership_hash(), g.membership_hash());
-    }
-
-    #[test]
-    fn inconsistent_records_are_corrupt() {
-        let g = group();
-        let mut r = g.to_record();
-        r.me = vec![0; READ_CAP_LEN];
-        assert!(matches!(
-            Group::from_record(&r, Limits::default()),
-            Err(Error::Corrupt { .. })
-        ));
-        let mut r = g.to_record();
-        r.id = vec![1; 5];
-        assert!(Group::from_record(&r, Limits::default()).is_err());
-        let mut r = g.to_record();
-        r.members[0].reader = vec![1, 2, 3];
-        assert!(Group::from_record(&r, Limits::default()).is_err());
-        let mut r = g.to_record();
-        r.v = 9;
-        assert!(Group::from_record(&r, Limits::default()).is_err());
+    /// Whether we read and write this group.
+    pub fn is_live(&self) -> bool {
+        self.standing.is_member()
     }
 }

@@ -106,7 +106,26 @@ impl AllOrNothingPlan {
         limits: &Limits,
         messages: Vec<(StatefulWriter, &[u8])>,
     ) -> Result<Self, StreamError> {
-        let mut substreams = Vec::new();
+        Self::for_messages_after(rng, geometry, limits, Vec::new(), messages)
+    }
+
+    /// [`AllOrNothingPlan::for_messages`] with `extra` boxes written first, to streams that
+    /// are no destination (already framed, each at most one box): a substream the messages
+    /// point to some other way than an `I` box. Only the messages' writers come back.
+    pub fn for_messages_after<R: RngCore + CryptoRng>(
+        rng: &mut R,
+        geometry: Geometry,
+        limits: &Limits,
+        extra: Vec<StreamWrite>,
+        messages: Vec<(StatefulWriter, &[u8])>,
+    ) -> Result<Self, StreamError> {
+        let mut substreams: Vec<PlannedStream> = extra
+            .into_iter()
+            .map(|write| PlannedStream {
+                write,
+                destination: false,
+            })
+            .collect();
         let mut destinations = Vec::new();
         for (writer, payload) in messages {
             let boxes = match frame_within_limits(payload, geometry, limits)? {
