@@ -91,7 +91,7 @@ pub async fn serve(config: Config) -> Result<Server, Error> {
         None => Some(vec![Err(ReplyCode::InternalError); boxes.len()]),
     });
     let verifier = Arc::new(Verifier::new(
-        config.max_payload,
+        config.geometry(),
         config.verify.into(),
         metrics.clone(),
         store,
@@ -102,6 +102,7 @@ pub async fn serve(config: Config) -> Result<Server, Error> {
         dedup: Dedup::new(config.dedup_entries, config.dedup_bytes),
         faults: Faults::new(&config),
         metrics,
+        geometry: config.geometry(),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -11,8 +11,8 @@ use bacap::{BoxId, SealedBox, WriteCap};
 
 pub use memory::MemoryStore;
 pub use rules::{
-    check_box, check_boxes, copy_key, plan_copy, verdict, BoxLookup, CheckedBox, CopyFailure,
-    Verification, WriteVerdict, MAX_COPY_STREAM_BOXES,
+    check_box, check_boxes, copy_key, payload_len_ok, payload_refusal, plan_copy, verdict,
+    BoxLookup, CheckedBox, CopyFailure, Verification, WriteVerdict, MAX_COPY_STREAM_BOXES,
 };
 
 /// Pigeonhole replica reply codes, with the spec's numbers.
