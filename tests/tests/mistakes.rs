@@ -42,16 +42,24 @@ fn mistakes_give_one_line_errors() {
         home.run("alice", &["post", "nosuch", "hi"]),
         "unknown group \"nosuch\"",
     );
+    for bad in ["bacap-chat-channel-v1:zzzz", "hello", ""] {
+        one_line_error(
+            home.run_with_input("alice", &["channel", "accept", "bob"], bad),
+            "invalid channel token",
+        );
+    }
     one_line_error(
         home.run(
             "alice",
-            &["channel", "accept", "bob", "bacap-chat-channel-v1:zzzz"],
+            &[
+                "channel",
+                "accept",
+                "bob",
+                "--token-file",
+                "/nonexistent/token",
+            ],
         ),
-        "invalid channel token",
-    );
-    one_line_error(
-        home.run("alice", &["channel", "accept", "bob", "hello"]),
-        "invalid channel token",
+        "cannot read the token file /nonexistent/token",
     );
     one_line_error(
         home.run("alice", &["--attempts", "2", "post", "g", "hi"]),
@@ -77,6 +85,31 @@ fn mistakes_give_one_line_errors() {
     // A usage error is clap's, with status 2.
     let run = home.run("alice", &["post"]);
     assert_eq!(run.status.code(), Some(2), "{run:?}");
+}
+
+#[test]
+fn a_token_on_the_command_line_still_works_with_a_warning() {
+    let home = Home::new(&dead_url());
+    for p in ["ann", "ben"] {
+        home.run(p, &["profile", "init", "--name", p]).ok();
+    }
+    let token = home.run("ann", &["channel", "make", "ben"]).ok();
+    let run = home.run("ben", &["channel", "accept", "ann", token.trim()]);
+    assert!(run.status.success(), "{run:?}");
+    assert!(
+        run.stderr.contains("warning: a token given as an argument")
+            && run.stderr.contains("/proc/PID/cmdline")
+            && run.stderr.contains("--token-file"),
+        "{}",
+        run.stderr
+    );
+    let help = home.run("ben", &["channel", "accept", "--help"]).ok();
+    assert!(help.contains("shell's history"), "{help}");
+    // From stdin: no warning.
+    let theirs = run.stdout;
+    let run = home.run_with_input("ann", &["channel", "accept", "ben"], &theirs);
+    assert!(run.status.success(), "{run:?}");
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
 }
 
 #[test]
