@@ -88,6 +88,72 @@ fn mistakes_give_one_line_errors() {
 }
 
 #[test]
+fn plain_http_beyond_loopback_is_refused_before_any_connection() {
+    use std::io::ErrorKind;
+    use std::net::TcpListener;
+    // Linux takes a connection to 0.0.0.0 to this machine, so http://0.0.0.0:PORT is an address
+    // beyond loopback to the client's rule, yet any connection a bug made would land on this
+    // loopback listener (and nothing would leave the machine).
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://0.0.0.0:{}", listener.local_addr().unwrap().port());
+    let connected = || match listener.accept() {
+        Ok(_) => true,
+        Err(e) if e.kind() == ErrorKind::WouldBlock => false,
+        Err(e) => panic!("accept: {e}"),
+    };
+    let home = Home::new(&dead_url());
+    home.run("alice", &["profile", "init", "--name", "alice"])
+        .ok();
+    home.run("alice", &["group", "create", "g"]).ok();
+    let refused = format!("courier URL {url} is plain HTTP");
+    for (profile, args) in [
+        ("alice", &["--courier", &url, "poll"][..]),
+        ("alice", &["--courier", &url, "post", "g", "hi"][..]),
+        (
+            "bob",
+            &["--courier", &url, "profile", "init", "--name", "bob"][..],
+        ),
+    ] {
+        let run = home.run(profile, args);
+        assert!(run.stderr.contains("--insecure-courier"), "{run:?}");
+        one_line_error(run, &refused);
+        assert!(!connected(), "{args:?} connected");
+    }
+    assert!(
+        !home.profile_dir("bob").exists(),
+        "a refused init saves nothing"
+    );
+    // The probe works: told --insecure-courier, the client does connect (a post writes; a poll
+    // of a group without other members would read nothing).
+    let child = home.spawn(
+        "alice",
+        &[
+            "--insecure-courier",
+            "--attempts",
+            "1",
+            "--courier",
+            &url,
+            "post",
+            "g",
+            "hi",
+        ],
+    );
+    let started = std::time::Instant::now();
+    while !connected() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "--insecure-courier never connected"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    one_line_error(
+        e2e_tests::wait(child, std::time::Duration::from_secs(60)),
+        &format!("courier unreachable at {url}"),
+    );
+}
+
+#[test]
 fn a_token_on_the_command_line_still_works_with_a_warning() {
     let home = Home::new(&dead_url());
     for p in ["ann", "ben"] {
