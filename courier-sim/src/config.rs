@@ -89,6 +89,15 @@ pub struct Config {
     /// Most reply bytes held in the deduplication cache.
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     pub dedup_bytes: usize,
+
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first); needs
+    /// --tls-key. Clients trust it through its CA (`bacap-chat --courier-ca FILE`).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The values of `--verify`.
@@ -199,6 +208,18 @@ mod tests {
         assert!(parse(&["--ephemeral", "--loss", "1.0"]).is_err());
         assert!(parse(&["--ephemeral", "--replicas", "1"]).is_err());
         assert!(parse(&["--ephemeral", "--payload-len", "20"]).is_err());
+        assert!(
+            parse(&["--ephemeral", "--tls-cert", "c.pem"]).is_err(),
+            "needs the key"
+        );
+        assert!(
+            parse(&["--ephemeral", "--tls-key", "k.pem"]).is_err(),
+            "needs the cert"
+        );
+        let tls = parse(&["--ephemeral", "--tls-cert", "c.pem", "--tls-key", "k.pem"])
+            .unwrap()
+            .config;
+        assert_eq!(tls.tls_cert, Some(PathBuf::from("c.pem")));
         let small = parse(&["--ephemeral", "--payload-len", "120"])
             .unwrap()
             .config;

@@ -73,6 +73,11 @@ pub struct Faults {
 impl Courier {
     /// Starts a courier storing its state in `data_dir`, on `port` (0: any free one).
     pub fn start(data_dir: &Path, port: u16, faults: Faults) -> Self {
+        Self::start_with(data_dir, port, faults, &[])
+    }
+
+    /// [`Courier::start`] with more flags of `courier-sim serve` (`--tls-cert FILE`, say).
+    pub fn start_with(data_dir: &Path, port: u16, faults: Faults, more: &[&str]) -> Self {
         let mut child = Command::new(binary("courier-sim"))
             .args([
                 "serve",
@@ -91,6 +96,7 @@ impl Courier {
                 "--seed",
                 &faults.seed.to_string(),
             ])
+            .args(more)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
