@@ -297,7 +297,9 @@ mod tests {
                 position: 2,
             })
         );
-        let temp = temp_stream(&mut store, &[padded.clone()], |w, p| w.prepare_next(p));
+        let temp = temp_stream(&mut store, std::slice::from_ref(&padded), |w, p| {
+            w.prepare_next(p)
+        });
         assert_eq!(
             plan_copy(&store, &temp, g.into(), Verification::Each),
             Err(CopyFailure {
@@ -305,7 +307,7 @@ mod tests {
                 position: 0,
             })
         );
-        let temp = temp_stream(&mut store, &[padded.clone()], |w, p| {
+        let temp = temp_stream(&mut store, std::slice::from_ref(&padded), |w, p| {
             seal_message(w, p, g).unwrap()
         });
         let planned = plan_copy(&store, &temp, g.into(), Verification::Each).unwrap();
