@@ -19,13 +19,15 @@ use groupchat::Event;
 use pigeonhole::store::BoxStore;
 use pigeonhole::stream::framing::{indirection, PREFIX_FINAL};
 use pigeonhole::stream::StreamReader;
+use pigeonhole::transport::seal_message;
 use rand_core::OsRng;
 
 /// Writes one `F` box holding `bytes`.
 async fn put(store: &dyn BoxStore, w: &mut StatefulWriter, bytes: &[u8]) {
     let mut plaintext = vec![PREFIX_FINAL];
     plaintext.extend_from_slice(bytes);
-    store.write(&w.prepare_next(&plaintext)).await.unwrap();
+    let sealed = seal_message(w, &plaintext, Geometry::default()).unwrap();
+    store.write(&sealed).await.unwrap();
     w.advance().unwrap();
 }
 
@@ -173,7 +175,7 @@ async fn a_hostile_member_is_reported_and_the_others_carry_on() {
     // A pointer to a substream that does not exist.
     let nowhere = WriteCap::generate(&mut OsRng).read_cap();
     store
-        .write(&gw.prepare_next(&indirection(&nowhere)))
+        .write(&seal_message(&gw, &indirection(&nowhere), Geometry::default()).unwrap())
         .await
         .unwrap();
     gw.advance().unwrap();

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use chat_client::{Client, ClientError};
 use clap::Args;
-use courier_protocol::{HttpStore, RetryPolicy};
+use courier_protocol::{ConnectError, HttpStore, RetryPolicy, Trust};
 use groupchat::Config;
 use pigeonhole::store::BoxStore;
 use pigeonhole::transport::{Sealing, Transport};
@@ -38,6 +38,20 @@ pub struct Global {
     /// The courier's URL (default: the one saved in the profile).
     #[arg(long, global = true, value_name = "URL", env = "BACAP_CHAT_COURIER")]
     pub courier: Option<String>,
+    /// A CA certificate (PEM) to trust for an https:// courier besides the web's roots: a
+    /// private CA or the courier's self-signed certificate (default: the one saved in the
+    /// profile by `profile init --courier-ca FILE`).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "BACAP_CHAT_COURIER_CA"
+    )]
+    pub courier_ca: Option<PathBuf>,
+    /// Allow a plain http:// courier beyond loopback. Anyone on the path can then read and
+    /// change every query; without it, http:// is accepted only to 127.0.0.1, ::1 and localhost.
+    #[arg(long, global = true)]
+    pub insecure_courier: bool,
     /// How many times a query is sent before the courier counts as unreachable.
     #[arg(
         long,
@@ -61,6 +75,9 @@ pub struct Settings {
     /// The courier URL, if saved.
     #[serde(default)]
     pub courier: Option<String>,
+    /// The CA certificate (PEM file) trusted for the courier, if saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub courier_ca: Option<PathBuf>,
 }
 
 /// The settings file inside a profile directory.
@@ -169,6 +186,16 @@ impl Profile {
         })
     }
 
+    /// How to trust the courier: `--courier-ca` (or the environment), else the profile's CA;
+    /// `--insecure-courier`.
+    pub fn trust(&self, global: &Global) -> anyhow::Result<Trust> {
+        let ca = global
+            .courier_ca
+            .as_deref()
+            .or(self.settings.courier_ca.as_deref());
+        trust(ca, global.insecure_courier)
+    }
+
     /// The courier URL: the flag or environment, else the profile's.
     pub fn courier_url(&self, global: &Global) -> anyhow::Result<String> {
         match global
@@ -187,15 +214,43 @@ impl Profile {
     }
 }
 
-/// The HTTP store of the courier at `url`.
-pub fn http_store(url: &str, attempts: u32) -> anyhow::Result<Arc<dyn BoxStore>> {
+/// How the client trusts the courier: the CA of `ca` (a PEM file), if any, and plain HTTP
+/// beyond loopback only if `insecure` (`--insecure-courier`).
+pub fn trust(ca: Option<&Path>, insecure: bool) -> anyhow::Result<Trust> {
+    let extra_roots_pem = match ca {
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read the courier CA {}", path.display()))?,
+        ),
+        None => None,
+    };
+    Ok(Trust {
+        extra_roots_pem,
+        insecure_http: insecure,
+    })
+}
+
+/// The HTTP store of the courier at `url`, trusting as `trust` says.
+pub fn http_store(url: &str, attempts: u32, trust: &Trust) -> anyhow::Result<Arc<dyn BoxStore>> {
     let policy = RetryPolicy {
         max_attempts: attempts.max(1),
         max_backoff: Duration::from_secs(1),
         ..RetryPolicy::default()
     };
-    let store = HttpStore::with_policy(url, policy).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = HttpStore::connect(url, policy, trust).map_err(connect_error)?;
     Ok(Arc::new(store))
+}
+
+/// A client of the courier that cannot be made, in a line that says what to do.
+pub fn connect_error(e: ConnectError) -> anyhow::Error {
+    match e {
+        ConnectError::PlainHttpBeyondLoopback(_) => anyhow::anyhow!(
+            "{e} (and --courier-ca FILE for a private CA), or pass --insecure-courier to send \
+             in the clear anyway"
+        ),
+        ConnectError::Ca(_) => anyhow::anyhow!("{e} (the file of --courier-ca)"),
+        other => anyhow::anyhow!(other),
+    }
 }
 
 /// The transport over `store`: BACAP in this process.

@@ -105,7 +105,7 @@ impl Session {
     pub fn online(global: &Global, progress: Option<Progress>) -> anyhow::Result<Self> {
         let profile = Profile::existing(global)?;
         let courier = profile.courier_url(global)?;
-        let store = profile::http_store(&courier, global.attempts)?;
+        let store = profile::http_store(&courier, global.attempts, &profile.trust(global)?)?;
         let store = match progress {
             Some(p) => progress::Counting::wrap(store, p.bar),
             None => store,
@@ -128,7 +128,19 @@ impl Session {
     /// what happens to the operation.
     fn net(&self, e: ClientError) -> anyhow::Error {
         let courier = &self.courier;
+        let untrusted = |m: &str, saved: &str| {
+            anyhow!(
+                "courier at {courier} not trusted: {m}; give the certificate of its CA with \
+                 --courier-ca FILE (`profile init --courier-ca FILE` saves it){saved}"
+            )
+        };
         match e {
+            ClientError::Queued(StreamError::Store(StoreError::Untrusted(m))) => untrusted(
+                &m,
+                "; the operation is saved and the next command that reaches the courier \
+                 completes it",
+            ),
+            ClientError::Stream(StreamError::Store(StoreError::Untrusted(m))) => untrusted(&m, ""),
             ClientError::Queued(StreamError::Store(StoreError::Unavailable(m))) => anyhow!(
                 "courier unreachable at {courier} ({m}); the operation is saved and the next \
                  command that reaches the courier (e.g. `bacap-chat poll`) completes it"

@@ -258,7 +258,7 @@ impl Drop for BundledCourier {
 
 #[test]
 fn the_bundled_courier_serves_two_profiles() {
-    use std::io::{BufRead, BufReader};
+    use std::io::{BufRead, BufReader, Write};
     use std::process::Stdio;
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_bacap-chat"))
@@ -286,19 +286,33 @@ fn the_bundled_courier_serves_two_profiles() {
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
 
     let home = tempfile::tempdir().unwrap();
-    let run = |profile: &str, args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_bacap-chat"))
+    // Runs a command with `input` on its stdin (tokens go in there, not on the command line).
+    let run_in = |profile: &str, args: &[&str], input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bacap-chat"))
             .arg("--home")
             .arg(home.path())
             .args(["-p", profile])
             .args(args)
             .env_remove("BACAP_CHAT_HOME")
             .env_remove("BACAP_CHAT_COURIER")
-            .output()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input.as_bytes()).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert!(
+            !text(&out.stderr).contains("warning"),
+            "{}",
+            text(&out.stderr)
+        );
         text(&out.stdout)
     };
+    let run = |profile: &str, args: &[&str]| run_in(profile, args, "");
     // The courier URL is saved in each profile; later commands find it there.
     run(
         "ann",
@@ -318,8 +332,8 @@ fn the_bundled_courier_serves_two_profiles() {
         ["{\"profile\":\"ann\"}", "{\"profile\":\"ben\"}"]
     );
     let t = run("ann", &["channel", "make", "ben"]);
-    let t = run("ben", &["channel", "accept", "ann", t.trim()]);
-    run("ann", &["channel", "accept", "ben", t.trim()]);
+    let t = run_in("ben", &["channel", "accept", "ann"], &t);
+    run_in("ann", &["channel", "accept", "ben"], &t);
     run("ann", &["channel", "send", "ben", "psst"]);
     let polled = run("ben", &["--json", "poll"]);
     let v: serde_json::Value = serde_json::from_str(polled.lines().next().unwrap()).unwrap();

@@ -8,7 +8,14 @@
 //! backoff, up to a bounded number of attempts, then reported as [`StoreError::Unavailable`].
 //! A reply that arrives but does not follow the protocol is [`StoreError::Protocol`] and is not
 //! retried.
+//!
+//! `https://` couriers are reached with rustls, trusting the web's root CAs and any CA of
+//! [`Trust::extra_roots_pem`]; a certificate that does not verify is [`StoreError::Untrusted`],
+//! at once, without resending. Plain `http://` is accepted only to loopback addresses (the
+//! bundled simulator), unless [`Trust::insecure_http`] says otherwise: beyond this machine
+//! anyone on the path could read and change the queries.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -52,6 +59,60 @@ impl RetryPolicy {
     }
 }
 
+/// Whom the client trusts to be the courier, and which plain-HTTP couriers it accepts.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    /// PEM certificates of CAs to trust besides the web's roots: a private CA, or a courier's
+    /// self-signed certificate.
+    pub extra_roots_pem: Option<Vec<u8>>,
+    /// Accept `http://` to any address. Without it, plain HTTP is accepted only to loopback
+    /// addresses (`127.0.0.0/8`, `::1`, `localhost`).
+    pub insecure_http: bool,
+}
+
+/// Why a client of a courier cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL is not an `http://` or `https://` URL.
+    #[error("courier URL {0:?} is not an http(s) URL")]
+    NotHttp(String),
+    /// The URL does not parse.
+    #[error("courier URL {url:?} is not a valid URL: {reason}")]
+    InvalidUrl {
+        /// The URL.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Plain HTTP to an address beyond loopback, without [`Trust::insecure_http`].
+    #[error(
+        "courier URL {0} is plain HTTP to a host beyond this machine, where anyone on the path \
+         could read and change what is sent; use https://"
+    )]
+    PlainHttpBeyondLoopback(String),
+    /// The extra CA certificates do not load.
+    #[error("courier CA certificate: {0}")]
+    Ca(String),
+    /// The HTTP client cannot be built.
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+/// Whether `url`'s host is this machine: a loopback IP address or `localhost`.
+pub fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => {
+            let name = bare.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+    }
+}
+
 /// The HTTP client of a courier simulator.
 #[derive(Debug, Clone)]
 pub struct HttpStore {
@@ -63,28 +124,52 @@ pub struct HttpStore {
 
 impl HttpStore {
     /// A client of the courier at `base_url` (such as `http://127.0.0.1:7800`) with the default
-    /// retry policy.
-    pub fn new(base_url: &str) -> Result<Self, StoreError> {
+    /// retry policy and trust.
+    pub fn new(base_url: &str) -> Result<Self, ConnectError> {
         Self::with_policy(base_url, RetryPolicy::default())
     }
 
-    /// A client of the courier at `base_url` with this retry policy.
-    pub fn with_policy(base_url: &str, policy: RetryPolicy) -> Result<Self, StoreError> {
-        let client = reqwest::Client::builder()
-            .timeout(policy.attempt_timeout)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| StoreError::Unavailable(format!("cannot build HTTP client: {e}")))?;
+    /// A client of the courier at `base_url` with this retry policy and the default trust.
+    pub fn with_policy(base_url: &str, policy: RetryPolicy) -> Result<Self, ConnectError> {
+        Self::connect(base_url, policy, &Trust::default())
+    }
+
+    /// A client of the courier at `base_url` with this retry policy, trusting as `trust` says.
+    pub fn connect(
+        base_url: &str,
+        policy: RetryPolicy,
+        trust: &Trust,
+    ) -> Result<Self, ConnectError> {
         let base = base_url.trim_end_matches('/');
-        if !base.starts_with("http://") && !base.starts_with("https://") {
-            return Err(StoreError::Unavailable(format!(
-                "courier URL {base_url:?} is not an http(s) URL"
-            )));
+        let https = base.starts_with("https://");
+        if !https && !base.starts_with("http://") {
+            return Err(ConnectError::NotHttp(base_url.to_owned()));
         }
         let url = format!("{base}{}", wire::QUERY_PATH);
-        let url = reqwest::Url::parse(&url).map_err(|e| {
-            StoreError::Unavailable(format!("courier URL {base_url:?} is not a valid URL: {e}"))
+        let url = reqwest::Url::parse(&url).map_err(|e| ConnectError::InvalidUrl {
+            url: base_url.to_owned(),
+            reason: e.to_string(),
         })?;
+        if !https && !trust.insecure_http && !is_loopback(&url) {
+            return Err(ConnectError::PlainHttpBeyondLoopback(base.to_owned()));
+        }
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(policy.attempt_timeout)
+            .tcp_nodelay(true);
+        if let Some(pem) = &trust.extra_roots_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| ConnectError::Ca(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(ConnectError::Ca("no PEM certificate in it".into()));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder
+            .build()
+            .map_err(|e| ConnectError::Client(e.to_string()))?;
         Ok(Self {
             client,
             url,
@@ -106,7 +191,8 @@ impl HttpStore {
     }
 
     /// Sends `query` under `query_id` until a reply arrives or the attempts run out. Resending
-    /// with the same ID is how a lost reply is recovered.
+    /// with the same ID is how a lost reply is recovered. A courier whose certificate does not
+    /// verify is not asked again.
     pub async fn query_with_id(
         &self,
         query_id: &QueryId,
@@ -120,7 +206,8 @@ impl HttpStore {
             }
             match self.send_once(bytes.clone()).await {
                 Ok(reply) => return Ok(reply),
-                Err(e) => {
+                Err(Failure::Untrusted(e)) => return Err(StoreError::Untrusted(e)),
+                Err(Failure::NoReply(e)) => {
                     tracing::debug!(attempt, error = %e, op = query.op_name(), "no reply, resending");
                     last_error = e;
                 }
@@ -133,7 +220,7 @@ impl HttpStore {
     }
 
     /// One attempt: `Ok` with the decoded reply, `Err` if no complete protocol reply arrived.
-    async fn send_once(&self, body: Vec<u8>) -> Result<Reply, String> {
+    async fn send_once(&self, body: Vec<u8>) -> Result<Reply, Failure> {
         let response = self
             .client
             .post(self.url.clone())
@@ -141,18 +228,89 @@ impl HttpStore {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("request failed: {e}"))?;
+            .map_err(|e| match certificate_error(&e) {
+                Some(why) => Failure::Untrusted(format!(
+                    "the TLS certificate of {} is rejected: {why}",
+                    self.url.origin().ascii_serialization()
+                )),
+                None => Failure::NoReply(format!("request failed: {}", chain(&e))),
+            })?;
         let status = response.status();
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| format!("reply lost: {e}"))?;
+            .map_err(|e| Failure::NoReply(format!("reply lost: {e}")))?;
         match wire::decode_reply(&bytes) {
             Ok(reply) => Ok(reply),
             // A reply without a protocol body (a proxy's error page, a server shutting down) is
             // treated like no reply at all: the query is resent.
-            Err(e) => Err(format!("HTTP {status} without a protocol reply: {e}")),
+            Err(e) => Err(Failure::NoReply(format!(
+                "HTTP {status} without a protocol reply: {e}"
+            ))),
         }
+    }
+}
+
+/// Why one attempt got no reply.
+enum Failure {
+    /// Nothing (complete) came back: resend.
+    NoReply(String),
+    /// The courier's certificate does not verify: resending cannot help.
+    Untrusted(String),
+}
+
+/// The errors under `e`, each once, as one line.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// What rustls found wrong with the server's certificate, if that is why `e` happened.
+fn certificate_error(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    match rustls_error(e)? {
+        rustls::Error::InvalidCertificate(why) => Some(describe(why)),
+        rustls::Error::InvalidCertRevocationList(why) => Some(format!("revocation list: {why:?}")),
+        _ => None,
+    }
+}
+
+/// The rustls error under `e`, if any. The connector wraps it in an `io::Error` inside another
+/// `io::Error`, and `io::Error::source` skips the error it wraps, so those are opened by hand.
+fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    if let Some(inner) = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        if let Some(tls) = rustls_error(inner) {
+            return Some(tls);
+        }
+    }
+    e.source().and_then(rustls_error)
+}
+
+/// A certificate error in words.
+fn describe(e: &rustls::CertificateError) -> String {
+    use rustls::CertificateError::*;
+    match e {
+        UnknownIssuer => "signed by a CA that is not trusted".into(),
+        BadSignature => "its signature is invalid".into(),
+        Expired | ExpiredContext { .. } => "expired".into(),
+        NotValidYet | NotValidYetContext { .. } => "not valid yet".into(),
+        Revoked => "revoked".into(),
+        NotValidForName | NotValidForNameContext { .. } => "not valid for this host name".into(),
+        other => format!("{other:?}"),
     }
 }
 
@@ -202,9 +360,82 @@ mod tests {
 
     #[test]
     fn rejects_non_http_urls() {
-        assert!(HttpStore::new("127.0.0.1:80").is_err());
-        assert!(HttpStore::new("http://[::1").is_err(), "unparsable host");
+        assert!(matches!(
+            HttpStore::new("127.0.0.1:80"),
+            Err(ConnectError::NotHttp(_))
+        ));
+        assert!(matches!(
+            HttpStore::new("http://[::1"),
+            Err(ConnectError::InvalidUrl { .. })
+        ));
         assert!(HttpStore::new("http://127.0.0.1:80/").is_ok());
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback_unless_insecure() {
+        for ok in [
+            "http://127.0.0.1:7800",
+            "http://127.3.4.5",
+            "http://[::1]:7800/",
+            "http://localhost:7800",
+            "http://LOCALHOST.",
+            "http://courier.localhost",
+            "https://courier.example",
+            "https://10.1.2.3:7800",
+        ] {
+            assert!(HttpStore::new(ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "http://10.1.2.3:7800",
+            "http://192.168.0.1",
+            "http://[fe80::1]:7800",
+            "http://courier.example",
+            "http://localhost.example.com",
+            "http://0.0.0.0:7800",
+        ] {
+            assert_eq!(
+                HttpStore::new(refused).unwrap_err(),
+                ConnectError::PlainHttpBeyondLoopback(refused.to_owned()),
+            );
+            let insecure = Trust {
+                insecure_http: true,
+                ..Trust::default()
+            };
+            assert!(
+                HttpStore::connect(refused, RetryPolicy::default(), &insecure).is_ok(),
+                "{refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_extra_ca_must_hold_a_pem_certificate() {
+        for bad in [&b""[..], b"not a certificate\n"] {
+            let trust = Trust {
+                extra_roots_pem: Some(bad.to_vec()),
+                ..Trust::default()
+            };
+            assert!(matches!(
+                HttpStore::connect("https://127.0.0.1:1", RetryPolicy::default(), &trust),
+                Err(ConnectError::Ca(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn a_certificate_error_is_found_under_nested_io_errors() {
+        use std::io::{Error, ErrorKind};
+        // As the rustls connector reports it: rustls's error in an io::Error in another.
+        let why = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let nested = Error::other(Error::new(ErrorKind::InvalidData, why));
+        assert_eq!(
+            certificate_error(&nested).as_deref(),
+            Some("signed by a CA that is not trusted")
+        );
+        let other = Error::other(Error::new(ErrorKind::InvalidData, "reset"));
+        assert_eq!(certificate_error(&other), None);
+        let handshake = Error::other(rustls::Error::HandshakeNotComplete);
+        assert_eq!(certificate_error(&handshake), None);
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser};
+use pigeonhole::padding::PaddedGeometry;
 
 /// How a courier simulator runs. Build one with [`Config::ephemeral`] for tests and demos, or
 /// parse it from the command line (every field is a flag of `courier-sim serve`).
@@ -51,9 +52,17 @@ pub struct Config {
     #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
     pub loss: f64,
 
-    /// Largest accepted box payload in bytes (default: 1556 plaintext + 16 AEAD tag bytes).
-    #[arg(long, value_name = "BYTES", default_value_t = bacap::Geometry::KATZENPOST.box_payload_len())]
-    pub max_payload: usize,
+    /// The one accepted size of a box payload, besides the empty payload of a tombstone: every
+    /// box plaintext is padded to one size before sealing (default: a 4-byte length and up to
+    /// 1556 message bytes padded to 1560, plus the 16-byte AEAD tag). Any other size is refused
+    /// as an invalid payload (code 5), inside copy commands too.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = PaddedGeometry::KATZENPOST.payload_len(),
+        value_parser = parse_payload_len
+    )]
+    pub payload_len: usize,
 
     /// How the signatures of writes are verified: `batch` checks concurrent writes with one
     /// Ed25519 batch equation (about a third cheaper per write; the same answers except for
@@ -80,6 +89,15 @@ pub struct Config {
     /// Most reply bytes held in the deduplication cache.
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     pub dedup_bytes: usize,
+
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first); needs
+    /// --tls-key. Clients trust it through its CA (`bacap-chat --courier-ca FILE`).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The values of `--verify`.
@@ -98,6 +116,13 @@ impl From<VerifyMode> for pigeonhole::store::Verification {
             VerifyMode::Each => Self::Each,
         }
     }
+}
+
+fn parse_payload_len(s: &str) -> Result<usize, String> {
+    let len: usize = s.parse().map_err(|e| format!("{e}"))?;
+    PaddedGeometry::from_payload_len(len)
+        .map(|g| g.payload_len())
+        .ok_or_else(|| format!("{len} bytes cannot hold a length field, a message and a tag"))
 }
 
 fn parse_probability(s: &str) -> Result<f64, String> {
@@ -124,6 +149,11 @@ impl Config {
         config
     }
 
+    /// The box sizes `--payload-len` stands for.
+    pub fn geometry(&self) -> PaddedGeometry {
+        PaddedGeometry::from_payload_len(self.payload_len).unwrap_or_default()
+    }
+
     /// The defaults of every flag, with persistent state in `dir` on an ephemeral loopback port.
     pub fn persistent(dir: impl Into<PathBuf>) -> Self {
         let mut config = Self::ephemeral();
@@ -141,7 +171,8 @@ mod tests {
     fn defaults_match_the_issue() {
         let c = Config::ephemeral();
         assert_eq!(c.replicas, 4);
-        assert_eq!(c.max_payload, 1556 + 16);
+        assert_eq!(c.payload_len, 4 + 1556 + 16);
+        assert_eq!(c.geometry(), PaddedGeometry::KATZENPOST);
         assert!(c.listen.ip().is_loopback());
         assert_eq!(c.listen.port(), 0);
         assert!(!c.sync);
@@ -176,5 +207,22 @@ mod tests {
         assert!(parse(&["--ephemeral", "--data-dir", "/tmp/x"]).is_err());
         assert!(parse(&["--ephemeral", "--loss", "1.0"]).is_err());
         assert!(parse(&["--ephemeral", "--replicas", "1"]).is_err());
+        assert!(parse(&["--ephemeral", "--payload-len", "20"]).is_err());
+        assert!(
+            parse(&["--ephemeral", "--tls-cert", "c.pem"]).is_err(),
+            "needs the key"
+        );
+        assert!(
+            parse(&["--ephemeral", "--tls-key", "k.pem"]).is_err(),
+            "needs the cert"
+        );
+        let tls = parse(&["--ephemeral", "--tls-cert", "c.pem", "--tls-key", "k.pem"])
+            .unwrap()
+            .config;
+        assert_eq!(tls.tls_cert, Some(PathBuf::from("c.pem")));
+        let small = parse(&["--ephemeral", "--payload-len", "120"])
+            .unwrap()
+            .config;
+        assert_eq!(small.geometry().message_len(), 100);
     }
 }

@@ -84,6 +84,9 @@ pub enum Error {
     /// Serving failed.
     #[error("serving: {0}")]
     Serve(std::io::Error),
+    /// The TLS certificate or key cannot be used.
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 impl Error {

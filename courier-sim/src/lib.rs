@@ -33,6 +33,7 @@ pub mod process;
 pub mod replicas;
 pub mod routes;
 pub mod storage;
+pub mod tls;
 pub mod verifier;
 
 use std::net::SocketAddr;
@@ -59,6 +60,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// A running simulator.
 pub struct Server {
     addr: SocketAddr,
+    https: bool,
     app: Arc<App>,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
@@ -73,8 +75,13 @@ impl std::fmt::Debug for Server {
 }
 
 /// Opens the storage `config` describes, binds its address (port 0 picks a free one) and serves
-/// until [`Server::shutdown`]. Must be called inside a Tokio runtime.
+/// (HTTPS with `--tls-cert` and `--tls-key`, else HTTP) until [`Server::shutdown`]. Must be
+/// called inside a Tokio runtime.
 pub async fn serve(config: Config) -> Result<Server, Error> {
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+        _ => None,
+    };
     let open_config = config.clone();
     let storage = tokio::task::spawn_blocking(move || Storage::open(&open_config))
         .await
@@ -91,7 +98,7 @@ pub async fn serve(config: Config) -> Result<Server, Error> {
         None => Some(vec![Err(ReplyCode::InternalError); boxes.len()]),
     });
     let verifier = Arc::new(Verifier::new(
-        config.max_payload,
+        config.geometry(),
         config.verify.into(),
         metrics.clone(),
         store,
@@ -102,6 +109,7 @@ pub async fn serve(config: Config) -> Result<Server, Error> {
         dedup: Dedup::new(config.dedup_entries, config.dedup_bytes),
         faults: Faults::new(&config),
         metrics,
+        geometry: config.geometry(),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -115,23 +123,37 @@ pub async fn serve(config: Config) -> Result<Server, Error> {
     }
     let router = routes::router(app.clone(), config.max_body);
     let (shutdown, stop) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stop.await;
+    let https = tls.is_some();
+    let stopped = async {
+        let _ = stop.await;
+    };
+    let task = match tls {
+        Some(tls) => {
+            let listener = tls::TlsListener::new(listener, tls).map_err(Error::Serve)?;
+            tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stopped)
+                    .await
             })
-            .await
-    });
+        }
+        None => tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stopped)
+                .await
+        }),
+    };
     tracing::info!(
         %addr,
         replicas = config.replicas,
         ephemeral = config.ephemeral,
         data_dir = ?config.data_dir,
         sync = config.sync,
+        https,
         "courier simulator listening"
     );
     Ok(Server {
         addr,
+        https,
         app,
         shutdown,
         task,
@@ -144,9 +166,11 @@ impl Server {
         self.addr
     }
 
-    /// The base URL clients use, such as `http://127.0.0.1:7800`.
+    /// The base URL clients use, such as `http://127.0.0.1:7800` (`https://` when it serves
+    /// TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Whether each replica is up, by number.

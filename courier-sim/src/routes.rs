@@ -13,7 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use courier_protocol::wire::{self, Query, Reply, WireCopyStatus};
-use pigeonhole::store::{CopyStatus, ReplyCode, WriteOutcome};
+use pigeonhole::padding::PaddedGeometry;
+use pigeonhole::store::{payload_refusal, CopyStatus, ReplyCode, WriteOutcome};
 
 use crate::dedup::{query_hash, CachedReply, Dedup};
 use crate::faults::Faults;
@@ -33,6 +34,8 @@ pub struct App {
     pub faults: Faults,
     /// Counters and histograms.
     pub metrics: Arc<Metrics>,
+    /// The box sizes: every payload has the one padded size, or is empty.
+    pub geometry: PaddedGeometry,
 }
 
 /// The router of a simulator, accepting request bodies up to `max_body` bytes.
@@ -115,10 +118,18 @@ async fn carry_out(app: Arc<App>, body: Bytes) -> CachedReply {
                 // Checked and stored in a batch with other writes (see `verifier`), on the
                 // executor threads: the RocksDB write with its one WAL append is cheap enough
                 // for them, and cheaper than a hop to the blocking pool.
-                Query::Write(b) => match app.verifier.write(b).await {
-                    Ok(outcome) => (200, Reply::write(Ok(outcome)), write_label(outcome)),
-                    Err(code) => refusal(code, false, format!("write refused: {code}")),
-                },
+                Query::Write(b) => {
+                    let len = b.payload.len();
+                    match app.verifier.write(b).await {
+                        Ok(outcome) => (200, Reply::write(Ok(outcome)), write_label(outcome)),
+                        Err(ReplyCode::InvalidPayload) => refusal(
+                            ReplyCode::InvalidPayload,
+                            false,
+                            format!("write refused: {}", payload_refusal(len, app.geometry)),
+                        ),
+                        Err(code) => refusal(code, false, format!("write refused: {code}")),
+                    }
+                }
                 Query::Read(ids) => match off_executor(storage, move |s| s.read_many(&ids)).await {
                     Ok(results) => {
                         let mut counts = [0u64; 3];

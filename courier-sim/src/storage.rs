@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 
 use bacap::{BoxId, SealedBox, Signature, WriteCap, SIGNATURE_LEN};
 use courier_protocol::wire::ReadResult;
+use pigeonhole::padding::PaddedGeometry;
 use pigeonhole::store::{
     copy_key, plan_copy, verdict, BoxLookup, CheckedBox, CopyFailure, CopyStatus, ReplyCode,
     Verification, WriteOutcome, WriteVerdict,
@@ -185,7 +186,7 @@ pub struct Storage {
     write_opts: WriteOptions,
     /// `write_opts`, but failing (RocksDB's "incomplete") where RocksDB would hold a write back.
     write_opts_no_wait: WriteOptions,
-    max_payload: usize,
+    geometry: PaddedGeometry,
     verification: Verification,
     /// Serializes check-and-write of the same box (striped by box ID).
     stripes: Box<[Mutex<()>]>,
@@ -420,7 +421,7 @@ impl Storage {
             replicas,
             write_opts,
             write_opts_no_wait,
-            max_payload: config.max_payload,
+            geometry: config.geometry(),
             verification: config.verify.into(),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             exclusive: RwLock::new(()),
@@ -678,7 +679,7 @@ impl Storage {
             return Ok(status);
         }
         let mut batch = WriteBatch::default();
-        let status = match plan_copy(&Lookup(self), temp, self.max_payload, self.verification) {
+        let status = match plan_copy(&Lookup(self), temp, self.geometry, self.verification) {
             Ok(boxes) => {
                 for b in &boxes {
                     self.put_box(&mut batch, b, self.replicas.shard(&b.box_id));
@@ -753,7 +754,7 @@ impl Storage {
 mod tests {
     use super::*;
     use courier_protocol::wire::ReadResult;
-    use pigeonhole_suite::{fresh_boxes, CTX};
+    use pigeonhole_suite::{fresh_boxes, seal, CTX};
 
     /// Opening a database starts a watch that moves RocksDB's process-wide threads: the tests
     /// that check their scheduling take this exclusively, every other test shares it.
@@ -770,7 +771,7 @@ mod tests {
 
     /// A valid box, checked as the verifier checks writes.
     fn checked(b: &SealedBox) -> CheckedBox {
-        pigeonhole::store::check_box(b.clone(), Config::ephemeral().max_payload).unwrap()
+        pigeonhole::store::check_box(b.clone(), Config::ephemeral().geometry()).unwrap()
     }
 
     /// Runs `check` on a storage in memory (`--ephemeral`), then on one on disk.
@@ -898,11 +899,11 @@ mod tests {
         let first = w.first_index().clone();
         let second = first.next().unwrap();
         let third = second.next().unwrap();
-        let a = w.seal(&first, b"ctx", b"a");
-        let a_other = w.seal(&first, b"ctx", b"another a");
-        let b = w.seal(&second, b"ctx", b"b");
+        let a = seal(&w, &first, b"ctx", b"a");
+        let a_other = seal(&w, &first, b"ctx", b"another a");
+        let b = seal(&w, &second, b"ctx", b"b");
         let b_gone = w.tombstone(&second, b"ctx");
-        let c = w.seal(&third, b"ctx", b"c");
+        let c = seal(&w, &third, b"ctx", b"c");
         // Already stored before the batch: c.
         let writes: Vec<CheckedBox> = [&a, &a, &a_other, &b, &b_gone, &b, &c, &b_gone]
             .into_iter()
@@ -1036,7 +1037,7 @@ mod tests {
         let first = w.first_index().clone();
         let second = first.next().unwrap();
         let (_, small) = fresh_boxes(1, 10);
-        assert_eq!(full[0].payload.len(), Config::ephemeral().max_payload);
+        assert_eq!(full[0].payload.len(), Config::ephemeral().payload_len);
         for b in full.iter().chain(&small) {
             assert_eq!(s.write(&checked(b)), Ok(WriteOutcome::Stored));
         }
@@ -1056,7 +1057,7 @@ mod tests {
             s.write(&checked(&full[0])),
             Ok(WriteOutcome::AlreadyExists { identical: true })
         );
-        let other = w.seal(&first, CTX, &vec![7; plaintext]);
+        let other = seal(&w, &first, CTX, &vec![7; plaintext]);
         assert_eq!(other.box_id, full[0].box_id);
         assert_eq!(
             s.write(&checked(&other)),

@@ -32,6 +32,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bacap::SealedBox;
+use pigeonhole::padding::PaddedGeometry;
 use pigeonhole::store::{
     check_box, check_boxes, CheckedBox, ReplyCode, Verification, WriteOutcome,
 };
@@ -68,7 +69,7 @@ struct Queue {
 
 /// The checks and storage of writes, for payloads of at most a given size.
 pub struct Verifier {
-    max_payload: usize,
+    geometry: PaddedGeometry,
     verification: Verification,
     metrics: Arc<Metrics>,
     store: StoreBatch,
@@ -76,17 +77,17 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// A verifier for payloads of at most `max_payload` bytes that stores what passes with
+    /// A verifier for padded boxes of `geometry` that stores what passes with
     /// `store`, counting its batches in `metrics`. With [`Verification::Each`] every write is
     /// checked and stored on its own, at once, by the query that carries it.
     pub fn new(
-        max_payload: usize,
+        geometry: PaddedGeometry,
         verification: Verification,
         metrics: Arc<Metrics>,
         store: StoreBatch,
     ) -> Self {
         Self {
-            max_payload,
+            geometry,
             verification,
             metrics,
             store,
@@ -103,7 +104,7 @@ impl Verifier {
     pub async fn write(self: &Arc<Self>, sealed: SealedBox) -> Result<WriteOutcome, ReplyCode> {
         if self.verification == Verification::Each {
             self.metrics.verify_batch(1);
-            let checked = check_box(sealed, self.max_payload)?;
+            let checked = check_box(sealed, self.geometry)?;
             return self
                 .store(vec![checked])
                 .await
@@ -178,7 +179,7 @@ impl Verifier {
             batch.into_iter().map(|j| (j.sealed, j.answer)).unzip();
         let mut passed = Vec::with_capacity(boxes.len());
         let mut waiting = Vec::with_capacity(boxes.len());
-        for (checked, answer) in check_boxes(boxes, self.max_payload, self.verification)
+        for (checked, answer) in check_boxes(boxes, self.geometry, self.verification)
             .into_iter()
             .zip(answers)
         {
@@ -228,10 +229,13 @@ mod tests {
         (store, counts)
     }
 
-    /// A batching verifier for payloads of up to 2000 bytes that stores with `store`.
+    /// Small boxes: messages of up to 12 bytes, padded to 16, 32-byte payloads.
+    const G: PaddedGeometry = PaddedGeometry::new(bacap::Geometry::new(12));
+
+    /// A batching verifier for boxes of [`G`] that stores with `store`.
     fn batched(store: StoreBatch) -> Arc<Verifier> {
         Arc::new(Verifier::new(
-            2000,
+            G,
             Verification::Batched,
             Arc::default(),
             store,
@@ -243,7 +247,8 @@ mod tests {
         let mut index = w.first_index().clone();
         (0..n)
             .map(|i| {
-                let b = w.seal(&index, b"ctx", format!("box {i}").as_bytes());
+                let padded = pigeonhole::padding::pad(format!("box {i}").as_bytes(), G).unwrap();
+                let b = w.seal(&index, b"ctx", &padded);
                 index = index.next().unwrap();
                 b
             })
@@ -300,7 +305,7 @@ mod tests {
         verification: Verification,
     ) -> (Arc<Verifier>, Arc<(AtomicUsize, AtomicUsize)>) {
         let (store, stores) = recording_store();
-        let verifier = Arc::new(Verifier::new(100, verification, Arc::default(), store));
+        let verifier = Arc::new(Verifier::new(G, verification, Arc::default(), store));
         let mut cases = Vec::new();
         for (i, mut b) in boxes(200).into_iter().enumerate() {
             let expected = match i % 4 {
@@ -351,7 +356,7 @@ mod tests {
                 record.lock().unwrap().push(std::thread::current().id());
                 Some(boxes.iter().map(|b| Ok(answer_for(b))).collect())
             });
-            let verifier = Arc::new(Verifier::new(2000, verification, metrics.clone(), store));
+            let verifier = Arc::new(Verifier::new(G, verification, metrics.clone(), store));
             let tasks: Vec<_> = boxes(20)
                 .into_iter()
                 .map(|b| {
@@ -392,7 +397,7 @@ mod tests {
     async fn sequential_writes_are_checked_one_by_one() {
         let metrics = Arc::new(Metrics::default());
         let verifier = Arc::new(Verifier::new(
-            2000,
+            G,
             Verification::Batched,
             metrics.clone(),
             recording_store().0,

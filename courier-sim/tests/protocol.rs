@@ -119,37 +119,65 @@ async fn malformed_box_ids_get_4xx_and_the_invalid_box_id_code() {
 }
 
 #[tokio::test]
-async fn oversize_payloads_and_bodies_get_413() {
+async fn unpadded_payloads_and_oversize_bodies_get_413() {
     let mut config = Config::ephemeral();
     config.max_body = 64 * 1024;
     let server = serve(config).await.unwrap();
-    let (_, boxes) = fresh_boxes(1, 1557);
-    let (status, reply) = post(
-        &server,
-        wire::encode_request(&[3; 16], &Query::Write(boxes[0].clone())),
-    )
-    .await;
-    assert_eq!((status, error_code(&reply)), (413, 5));
+    let cap = bacap::WriteCap::generate(&mut rand_core::OsRng);
+    let mut index = cap.first_index().clone();
+    // Validly signed boxes that were not padded: one short text, and one over the padded size.
+    for len in [5, 1557] {
+        let unpadded = cap.seal(&index, b"protocol", &vec![b'a'; len]);
+        assert_eq!(unpadded.verify(), Ok(()));
+        let (status, reply) = post(
+            &server,
+            wire::encode_request(&[3; 16], &Query::Write(unpadded.clone())),
+        )
+        .await;
+        assert_eq!((status, error_code(&reply)), (413, 5));
+        let Reply::Error { message, .. } = reply else {
+            unreachable!("an error reply");
+        };
+        let size = (len + 16).to_string();
+        assert!(message.contains(&size), "{message}");
+        assert!(message.contains("exactly 1576 bytes"), "{message}");
+        assert!(message.contains("tombstone"), "{message}");
+        index = index.next().unwrap();
+    }
     let (status, reply) = post(&server, vec![0u8; 65 * 1024]).await;
     assert_eq!((status, error_code(&reply)), (413, 5));
     server.shutdown().await.unwrap();
 }
 
 #[tokio::test]
-async fn configurable_payload_limit() {
+async fn configurable_payload_len() {
     let mut config = Config::ephemeral();
-    config.max_payload = 116;
+    config.payload_len = 120;
+    let geometry = config.geometry();
+    assert_eq!(geometry.message_len(), 100);
     let server = serve(config).await.unwrap();
     let store = HttpStore::new(&server.url()).unwrap();
-    let (_, fits) = fresh_boxes(1, 100);
-    let (_, too_big) = fresh_boxes(1, 101);
-    assert_eq!(store.write(&fits[0]).await, Ok(WriteOutcome::Stored));
-    assert_eq!(
-        store.write(&too_big[0]).await,
-        Err(pigeonhole::store::StoreError::Rejected(
-            ReplyCode::InvalidPayload
-        ))
-    );
+    let cap = bacap::WriteCap::generate(&mut rand_core::OsRng);
+    let second = cap.first_index().next().unwrap();
+    let padded = pigeonhole::padding::pad(&[1; 100], geometry).unwrap();
+    let fits = cap.seal(cap.first_index(), b"small", &padded);
+    assert_eq!(fits.payload.len(), 120);
+    assert_eq!(store.write(&fits).await, Ok(WriteOutcome::Stored));
+    // A box padded to the default size is not this courier's size.
+    let (_, default_size) = fresh_boxes(1, 100);
+    let tomb = cap.tombstone(&second, b"small");
+    for refused in [
+        default_size[0].clone(),
+        cap.seal(&second, b"small", &[1; 103]),
+    ] {
+        assert_eq!(
+            store.write(&refused).await,
+            Err(pigeonhole::store::StoreError::Rejected(
+                ReplyCode::InvalidPayload
+            ))
+        );
+    }
+    assert_eq!(store.write(&tomb).await, Ok(WriteOutcome::Stored));
     server.shutdown().await.unwrap();
 }
 
@@ -288,7 +316,7 @@ async fn concurrent_conflicting_writes_store_exactly_one() {
     let tasks: Vec<_> = (0..16u8)
         .map(|i| {
             let store = store.clone();
-            let b = cap.seal(cap.first_index(), b"race", &[i; 40]);
+            let b = pigeonhole_suite::seal(&cap, cap.first_index(), b"race", &[i; 40]);
             tokio::spawn(async move { store.write(&b).await })
         })
         .collect();

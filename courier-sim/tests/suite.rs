@@ -38,11 +38,12 @@ against_both!(
     boxes_are_write_once,
     tombstone_replaces_box,
     tombstone_of_unwritten_box,
-    payload_size_limit,
+    payload_has_one_size,
     batch_read_answers_each_box,
     copy_writes_everything,
     repeated_copy_returns_status,
     failing_copy_writes_nothing,
+    copy_refuses_unpadded_write,
     copy_tolerates_identical_existing_box,
     unknown_copy_status,
 );

@@ -26,6 +26,7 @@ use anyhow::{bail, Context};
 use bacap::{SealedBox, WriteCap};
 use clap::Args;
 use courier_protocol::HttpStore;
+use pigeonhole::padding::{self, PaddedGeometry};
 use pigeonhole::store::{BoxStore, ReadOutcome, WriteOutcome};
 
 use courier_sim::Config;
@@ -72,8 +73,9 @@ pub struct LoadgenArgs {
     #[arg(long, default_value_t = 1_000_000)]
     pub max_reads: usize,
 
-    /// Bytes of plaintext per box (at most 1556).
-    #[arg(long, default_value_t = 1556)]
+    /// Message bytes per box (at most 1556). Every box is padded as a client pads it, so the
+    /// courier stores 1576-byte payloads whatever this is; it changes only the generator's work.
+    #[arg(long, default_value_t = PaddedGeometry::KATZENPOST.message_len())]
     pub plaintext: usize,
 
     /// Worker threads of the load generator's runtime.
@@ -370,7 +372,9 @@ impl std::fmt::Display for Report {
     }
 }
 
-/// Generates `n` signed boxes of `plaintext` bytes on `threads` threads, one stream per thread.
+/// Generates `n` signed boxes carrying `plaintext` message bytes each, padded as a client pads
+/// them (so at most [`PaddedGeometry::message_len`] bytes), on `threads` threads, one stream per
+/// thread.
 pub fn generate_boxes(n: usize, plaintext: usize, threads: usize) -> Vec<SealedBox> {
     let threads = threads.clamp(1, n.max(1));
     let per = n.div_ceil(threads);
@@ -384,7 +388,9 @@ pub fn generate_boxes(n: usize, plaintext: usize, threads: usize) -> Vec<SealedB
                     let mut out = Vec::with_capacity(count);
                     for i in 0..count {
                         let text: Vec<u8> = (0..plaintext).map(|j| (i * 31 + j) as u8).collect();
-                        out.push(cap.seal(&index, b"courier-sim-loadgen", &text));
+                        let padded = padding::pad(&text, PaddedGeometry::KATZENPOST)
+                            .expect("run checks --plaintext against the geometry");
+                        out.push(cap.seal(&index, b"courier-sim-loadgen", &padded));
                         index = index.next().expect("fresh streams are far from the end");
                     }
                     out
@@ -462,8 +468,9 @@ pub fn run(args: &LoadgenArgs) -> anyhow::Result<Report> {
     if args.writers == 0 && args.readers == 0 {
         bail!("nothing to do: no writers and no readers");
     }
-    if args.plaintext > bacap::Geometry::KATZENPOST.box_plaintext_len {
-        bail!("--plaintext is at most 1556");
+    let max = PaddedGeometry::KATZENPOST.message_len();
+    if args.plaintext > max {
+        bail!("--plaintext is at most {max}");
     }
     if args.write_rate == Some(0) || args.read_rate == Some(0) {
         bail!("an offered rate must be at least 1 per second");

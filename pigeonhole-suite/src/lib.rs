@@ -5,12 +5,14 @@
 //! Each check is a public async function taking the store under test; it panics (as a test
 //! does) when the store misbehaves. Every check uses fresh random streams, so all of them can
 //! run against one store, in any order or concurrently. The store must use the default
-//! [`Geometry`].
+//! [`Geometry`]: every box is padded as [`pigeonhole::padding`] pads it, so every payload is
+//! 1576 bytes or empty.
 
 use rand_core::OsRng;
 
 use bacap::{BoxId, Geometry, MessageBoxIndex, SealedBox, StatefulWriter, WriteCap};
 use pigeonhole::copystream::{self, COPY_STREAM_CTX};
+use pigeonhole::padding::{self, PaddedGeometry};
 use pigeonhole::store::{
     copy_key, BoxStore, CopyFailure, CopyStatus, ReadOutcome, ReplyCode, StoreError, WriteOutcome,
 };
@@ -18,14 +20,21 @@ use pigeonhole::store::{
 /// The context every box of [`fresh_boxes`] is sealed under.
 pub const CTX: &[u8] = b"store-suite";
 
-/// A fresh stream and its first `n` boxes, each carrying `plaintext_len` bytes.
-pub fn fresh_boxes(n: usize, plaintext_len: usize) -> (WriteCap, Vec<SealedBox>) {
+/// The box of `cap`'s stream at `index` in context `ctx` carrying `message`, padded as every
+/// box is.
+pub fn seal(cap: &WriteCap, index: &MessageBoxIndex, ctx: &[u8], message: &[u8]) -> SealedBox {
+    let padded = padding::pad(message, PaddedGeometry::default()).expect("the message fits");
+    cap.seal(index, ctx, &padded)
+}
+
+/// A fresh stream and its first `n` boxes, each carrying a message of `message_len` bytes.
+pub fn fresh_boxes(n: usize, message_len: usize) -> (WriteCap, Vec<SealedBox>) {
     let cap = WriteCap::generate(&mut OsRng);
     let mut index: MessageBoxIndex = cap.first_index().clone();
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
-        let plaintext: Vec<u8> = (0..plaintext_len).map(|j| (i + j) as u8).collect();
-        out.push(cap.seal(&index, CTX, &plaintext));
+        let message: Vec<u8> = (0..message_len).map(|j| (i + j) as u8).collect();
+        out.push(seal(&cap, &index, CTX, &message));
         index = index.next().expect("fresh streams are far from the end");
     }
     (cap, out)
@@ -69,7 +78,12 @@ pub async fn write_copy_stream(
     let mut writer = StatefulWriter::new(cap.clone(), COPY_STREAM_CTX);
     let mut ids = Vec::new();
     for plaintext in copystream::encode(writes, Geometry::default()).expect("encodes") {
-        let sealed = writer.prepare_next(&plaintext);
+        let sealed = seal(
+            writer.cap(),
+            writer.next_index(),
+            COPY_STREAM_CTX,
+            &plaintext,
+        );
         assert_eq!(store.write(&sealed).await, Ok(WriteOutcome::Stored));
         ids.push(sealed.box_id);
         writer.advance().expect("advances");
@@ -144,7 +158,7 @@ pub async fn boxes_are_write_once(store: &dyn BoxStore) {
         store.write(first).await,
         Ok(WriteOutcome::AlreadyExists { identical: true })
     );
-    let other = cap.seal(cap.first_index(), CTX, b"something else");
+    let other = seal(&cap, cap.first_index(), CTX, b"something else");
     assert_eq!(other.box_id, first.box_id);
     assert_eq!(
         store.write(&other).await,
@@ -191,22 +205,35 @@ pub async fn tombstone_of_unwritten_box(store: &dyn BoxStore) {
     );
 }
 
-/// The largest payload (box plaintext plus the AEAD tag) is accepted; one byte more is the
-/// invalid-payload outcome and stores nothing.
-pub async fn payload_size_limit(store: &dyn BoxStore) {
-    let max_plaintext = Geometry::default().box_plaintext_len;
-    let (_, fits) = fresh_boxes(1, max_plaintext);
-    assert_eq!(fits[0].payload.len(), Geometry::default().box_payload_len());
-    assert_eq!(store.write(&fits[0]).await, Ok(WriteOutcome::Stored));
-    let (_, oversize) = fresh_boxes(1, max_plaintext + 1);
-    assert_eq!(
-        store.write(&oversize[0]).await,
-        Err(StoreError::Rejected(ReplyCode::InvalidPayload))
-    );
-    assert_eq!(
-        store.read(&oversize[0].box_id).await,
-        Ok(ReadOutcome::NotFound)
-    );
+/// A payload is empty (a tombstone) or exactly the padded size (1576 bytes), whatever the
+/// message's length; any other size, even validly signed, is the invalid-payload outcome and
+/// stores nothing.
+pub async fn payload_has_one_size(store: &dyn BoxStore) {
+    let payload_len = PaddedGeometry::default().payload_len();
+    for message_len in [0, 1, Geometry::default().box_plaintext_len] {
+        let (_, fits) = fresh_boxes(1, message_len);
+        assert_eq!(fits[0].payload.len(), payload_len);
+        assert_eq!(store.write(&fits[0]).await, Ok(WriteOutcome::Stored));
+    }
+    let cap = WriteCap::generate(&mut OsRng);
+    let mut index = cap.first_index().clone();
+    for unpadded_len in [1, 5, 500, payload_len - 16 - 1, payload_len - 16 + 1] {
+        // Signed under the box ID and encrypted, but not padded: its size gives it away.
+        let unpadded = cap.seal(&index, CTX, &vec![7; unpadded_len]);
+        assert_eq!(unpadded.verify(), Ok(()));
+        assert_ne!(unpadded.payload.len(), payload_len);
+        assert_eq!(
+            store.write(&unpadded).await,
+            Err(StoreError::Rejected(ReplyCode::InvalidPayload)),
+            "{} bytes",
+            unpadded.payload.len()
+        );
+        assert_eq!(
+            store.read(&unpadded.box_id).await,
+            Ok(ReadOutcome::NotFound)
+        );
+        index = index.next().expect("next");
+    }
 }
 
 /// One batch read answers every box, in order, duplicates included.
@@ -283,10 +310,13 @@ pub async fn repeated_copy_returns_status(store: &dyn BoxStore) {
     assert_eq!(store.copy(&never_written).await, Ok(failed));
     let mut writer = StatefulWriter::new(never_written.clone(), COPY_STREAM_CTX);
     for plaintext in copystream::encode(&missing, Geometry::default()).expect("encodes") {
-        assert_eq!(
-            store.write(&writer.prepare_next(&plaintext)).await,
-            Ok(WriteOutcome::Stored)
+        let sealed = seal(
+            writer.cap(),
+            writer.next_index(),
+            COPY_STREAM_CTX,
+            &plaintext,
         );
+        assert_eq!(store.write(&sealed).await, Ok(WriteOutcome::Stored));
         writer.advance().expect("advances");
     }
     assert_eq!(store.copy(&never_written).await, Ok(failed));
@@ -305,7 +335,7 @@ pub async fn failing_copy_writes_nothing(store: &dyn BoxStore) {
     for _ in 0..2 {
         index = index.next().expect("next");
     }
-    let existing = cap.seal(&index, CTX, b"already here");
+    let existing = seal(&cap, &index, CTX, b"already here");
     assert_eq!(existing.box_id, writes[2].box_id);
     assert_eq!(store.write(&existing).await, Ok(WriteOutcome::Stored));
     let (temp, temp_ids) = write_copy_stream(store, &writes).await;
@@ -344,6 +374,30 @@ pub async fn failing_copy_writes_nothing(store: &dyn BoxStore) {
     );
 }
 
+/// A copy whose contained write is validly signed but not padded fails at its position with the
+/// invalid-payload code and writes nothing.
+pub async fn copy_refuses_unpadded_write(store: &dyn BoxStore) {
+    let (cap, writes) = fresh_boxes(2, 40);
+    let mut index = cap.first_index().clone();
+    for _ in 0..2 {
+        index = index.next().expect("next");
+    }
+    let unpadded = cap.seal(&index, CTX, b"not padded");
+    assert_eq!(unpadded.verify(), Ok(()));
+    let all = [writes[0].clone(), writes[1].clone(), unpadded.clone()];
+    let (temp, _) = write_copy_stream(store, &all).await;
+    assert_eq!(
+        store.copy(&temp).await,
+        Ok(CopyStatus::Failed(CopyFailure {
+            code: ReplyCode::InvalidPayload,
+            position: 3,
+        }))
+    );
+    for w in &all {
+        assert_eq!(store.read(&w.box_id).await, Ok(ReadOutcome::NotFound));
+    }
+}
+
 /// A copy may contain a write identical to a stored box (a retransmission): it succeeds.
 pub async fn copy_tolerates_identical_existing_box(store: &dyn BoxStore) {
     let (_, writes) = fresh_boxes(2, 30);
@@ -370,11 +424,12 @@ pub async fn run_all(store: &dyn BoxStore) {
     boxes_are_write_once(store).await;
     tombstone_replaces_box(store).await;
     tombstone_of_unwritten_box(store).await;
-    payload_size_limit(store).await;
+    payload_has_one_size(store).await;
     batch_read_answers_each_box(store).await;
     copy_writes_everything(store).await;
     repeated_copy_returns_status(store).await;
     failing_copy_writes_nothing(store).await;
+    copy_refuses_unpadded_write(store).await;
     copy_tolerates_identical_existing_box(store).await;
     unknown_copy_status(store).await;
 }

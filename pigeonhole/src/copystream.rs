@@ -4,9 +4,16 @@
 //! The byte stream is a sequence of write requests, each `u32 BE length || box ID (32) ||
 //! signature (64) || payload`. It is cut into temporary boxes, each `flags (u8) || u32 BE length
 //! || data`, flag bit 0 marking the first box and bit 1 the last; a request may span boxes.
+//!
+//! The temporary boxes are boxes like any other: each plaintext fills at most the message
+//! capacity of the geometry and is padded before sealing ([`crate::padding`]). Every payload a
+//! request carries is a padded box too, so with Katzenpost's geometry a request is
+//! `4 + 32 + 64 + 1576 = 1676` bytes and a temporary box carries `1556 - 5 = 1551` of them.
 
 use bacap::Geometry;
 use bacap::{BoxId, SealedBox, Signature, BOX_ID_LEN, SIGNATURE_LEN};
+
+use crate::padding::PaddedGeometry;
 
 /// The BACAP context of temporary copy streams.
 pub const COPY_STREAM_CTX: &[u8] = b"bacap-copy-stream-v1";
@@ -53,14 +60,15 @@ fn capacity(geometry: Geometry) -> Result<usize, CopyStreamError> {
         ))
 }
 
-/// How many temporary boxes [`encode`] makes for writes of boxes whose plaintexts have these
-/// lengths, without sealing anything.
-pub fn box_count(
-    plaintext_lens: impl IntoIterator<Item = usize>,
-    geometry: Geometry,
-) -> Result<usize, CopyStreamError> {
-    let per_box = 4 + REQUEST_HEADER_LEN + bacap::aead::TAG_LEN;
-    let bytes: usize = plaintext_lens.into_iter().map(|len| per_box + len).sum();
+/// The bytes one write request of a padded box of `geometry` takes in the stream.
+pub fn request_len(geometry: Geometry) -> usize {
+    4 + REQUEST_HEADER_LEN + PaddedGeometry::new(geometry).payload_len()
+}
+
+/// How many temporary boxes [`encode`] makes for `boxes` writes of padded boxes of `geometry`,
+/// without sealing anything.
+pub fn box_count(boxes: usize, geometry: Geometry) -> Result<usize, CopyStreamError> {
+    let bytes = boxes.saturating_mul(request_len(geometry));
     Ok(bytes.div_ceil(capacity(geometry)?).max(1))
 }
 
@@ -205,6 +213,18 @@ mod tests {
             assert_eq!(boxes[0][0] & FLAG_FIRST, FLAG_FIRST);
             assert_eq!(boxes.last().unwrap()[0] & FLAG_LAST, FLAG_LAST);
             assert_eq!(decode(&boxes).unwrap(), writes);
+        }
+    }
+
+    #[test]
+    fn box_count_knows_how_many_boxes_padded_writes_take() {
+        let g = Geometry::KATZENPOST;
+        assert_eq!(request_len(g), 1676);
+        for n in [0usize, 1, 2, 15, 16, 17, 100] {
+            let writes: Vec<_> = (0..n).map(|i| write(i as u8, 1576)).collect();
+            let boxes = encode(&writes, g).unwrap();
+            assert!(boxes.iter().all(|b| b.len() <= 1556));
+            assert_eq!(box_count(n, g).unwrap(), boxes.len(), "{n} writes");
         }
     }
 

@@ -1,8 +1,10 @@
 //! Storage as a BACAP client meets it, after Katzenpost's Pigeonhole: write-once signed boxes
 //! on couriers and replicas, and the streams a chat writes into them.
 //!
-//! Three floors, each on the one below:
+//! Three floors, each on the one below, and the padding under them all:
 //!
+//! - [`padding`]: every box plaintext is padded to one size before BACAP encryption, so storage
+//!   sees one payload size (besides tombstones); [`padding::PaddedGeometry`] has the sizes.
 //! - [`store`]: sealed boxes. The [`store::BoxStore`] trait (what a courier offers: write,
 //!   batch read, the copy command), its outcomes and reply codes, the storage rules every store
 //!   applies, and [`store::MemoryStore`]. [`copystream`] is the format a copy command reads.
@@ -16,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod copystream;
+pub mod padding;
 pub mod store;
 pub mod stream;
 pub mod transport;

@@ -1,7 +1,9 @@
 //! The storage rules check a batch of writes as they check each write alone.
 
-use bacap::{BoxId, SealedBox, Signature, WriteCap};
+use bacap::{BoxId, Geometry, SealedBox, Signature, StatefulWriter, WriteCap};
+use pigeonhole::padding::PaddedGeometry;
 use pigeonhole::store::{check_box, check_boxes, ReplyCode, Verification};
+use pigeonhole::transport::seal_message;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
@@ -21,29 +23,37 @@ fn not_a_point() -> BoxId {
         .expect("some repeated byte is not the encoding of a point")
 }
 
-/// Twelve boxes: 0 to 4 intact, 5 with a flipped payload byte, 6 with another box's
-/// signature, 7 over the payload limit, 8 with an ID that is no point, 9 to 11 intact.
-fn boxes() -> (Vec<SealedBox>, usize) {
-    let w = WriteCap::generate(&mut ChaCha20Rng::seed_from_u64(12));
-    let mut index = w.first_index().clone();
+/// Fourteen padded boxes: 0 to 4 intact, 5 with a flipped payload byte, 6 with another box's
+/// signature, 7 one byte over the padded size, 8 with an ID that is no point, 9 to 11 intact,
+/// 12 a validly signed box that was not padded, 13 a tombstone.
+fn boxes() -> (Vec<SealedBox>, PaddedGeometry) {
+    let mut w = StatefulWriter::new(
+        WriteCap::generate(&mut ChaCha20Rng::seed_from_u64(12)),
+        b"ctx",
+    );
     let mut out = Vec::new();
     for i in 0..12 {
-        out.push(w.seal(&index, b"ctx", format!("message {i}").as_bytes()));
-        index = index.next().unwrap();
+        let message = format!("message {i}");
+        out.push(seal_message(&w, message.as_bytes(), Geometry::KATZENPOST).unwrap());
+        w.advance().unwrap();
     }
-    let limit = out.iter().map(|b| b.payload.len()).max().unwrap();
+    let geometry = PaddedGeometry::KATZENPOST;
+    assert!(out.iter().all(|b| b.payload.len() == 1576));
     out[5].payload[2] ^= 1;
     out[6].signature = out[0].signature;
-    out[7].payload.resize(limit + 1, 0);
+    out[7].payload.push(0);
     out[8].box_id = not_a_point();
-    (out, limit)
+    out.push(w.prepare_next(b"message 12"));
+    w.advance().unwrap();
+    out.push(w.cap().tombstone(w.next_index(), w.ctx()));
+    (out, geometry)
 }
 
 #[test]
 fn checking_in_a_batch_or_each_alone_gives_the_same_answers() {
-    let (boxes, limit) = boxes();
+    let (boxes, geometry) = boxes();
     let answers = |v| -> Vec<Result<BoxId, ReplyCode>> {
-        check_boxes(boxes.clone(), limit, v)
+        check_boxes(boxes.clone(), geometry, v)
             .into_iter()
             .map(|c| c.map(|b| b.box_id))
             .collect()
@@ -52,12 +62,15 @@ fn checking_in_a_batch_or_each_alone_gives_the_same_answers() {
     assert_eq!(batched, answers(Verification::Each));
     let alone: Vec<_> = boxes
         .iter()
-        .map(|b| check_box(b.clone(), limit).map(|c| c.into_inner().box_id))
+        .map(|b| check_box(b.clone(), geometry).map(|c| c.into_inner().box_id))
         .collect();
     assert_eq!(batched, alone);
     assert_eq!(batched[5], Err(ReplyCode::InvalidSignature));
     assert_eq!(batched[6], Err(ReplyCode::InvalidSignature));
     assert_eq!(batched[7], Err(ReplyCode::InvalidPayload));
     assert_eq!(batched[8], Err(ReplyCode::InvalidBoxId));
-    assert_eq!(batched.iter().filter(|a| a.is_ok()).count(), 8);
+    assert!(boxes[12].verify().is_ok(), "signed, but not padded");
+    assert_eq!(batched[12], Err(ReplyCode::InvalidPayload));
+    assert!(batched[13].is_ok(), "a tombstone is empty");
+    assert_eq!(batched.iter().filter(|a| a.is_ok()).count(), 9);
 }

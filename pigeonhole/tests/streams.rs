@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use bacap::{BoxId, Geometry, SealedBox, StatefulWriter, WriteCap, READ_CAP_LEN};
+use pigeonhole::padding::{self, PaddingError};
 use pigeonhole::store::{
     BoxStore, CopyFailure, CopyStatus, MemoryStore, ReadOutcome, ReplyCode, StoreError,
     WriteOutcome,
@@ -15,7 +16,8 @@ use pigeonhole::stream::{
     StreamWrite, StreamWriter,
 };
 use pigeonhole::transport::{
-    open_outcome, store_writes_for_message, BoxContent, CopyOptions, Sealing, Transport,
+    open_outcome, seal_message, store_writes_for_message, BoxContent, BoxError, CopyOptions,
+    Sealing, Transport,
 };
 use proptest::prelude::*;
 use rand_chacha::rand_core::SeedableRng;
@@ -283,7 +285,7 @@ async fn copy_in_progress_is_resumable() {
 async fn a_different_box_at_the_next_index_is_a_conflict() {
     let store = MemoryStore::new(G);
     let (mut writer, mut reader) = stream(12);
-    let other = writer.writer().prepare_next(b"Fsomething else");
+    let other = seal_message(writer.writer(), b"Fsomething else", G).unwrap();
     store.write(&other).await.unwrap();
     let before = writer.writer().clone();
     let err = writer
@@ -310,7 +312,7 @@ async fn a_failed_copy_advances_no_writer_and_shows_nothing() {
     let (b, _) = stream(15);
     // Someone already wrote B's next box with other content: the copy must fail there.
     store
-        .write(&b.writer().prepare_next(b"Fearlier"))
+        .write(&seal_message(b.writer(), b"Fearlier", G).unwrap())
         .await
         .unwrap();
     let long = message(10_000, 4);
@@ -539,7 +541,7 @@ impl Peer {
     }
 
     async fn put(&mut self, store: &MemoryStore, plaintext: &[u8]) {
-        let sealed = self.main.prepare_next(plaintext);
+        let sealed = seal_message(&self.main, plaintext, G).unwrap();
         assert_eq!(store.write(&sealed).await.unwrap(), WriteOutcome::Stored);
         self.main.advance().unwrap();
     }
@@ -555,7 +557,7 @@ impl Peer {
         let mut w = StatefulWriter::new(WriteCap::generate(&mut rng(seed)), CTX);
         let mut sealed_all = Vec::new();
         for (i, b) in boxes.iter().enumerate() {
-            let sealed = w.prepare_next(b);
+            let sealed = seal_message(&w, b, G).unwrap();
             if !missing.contains(&i) {
                 store.write(&sealed).await.unwrap();
             }
@@ -758,7 +760,7 @@ async fn a_box_that_fails_verification_stops_the_reader_until_skipped() {
             ..good_box.clone()
         }),
     ] {
-        let bad = open_outcome(&reader.wanted()[0], &bad);
+        let bad = open_outcome(&reader.wanted()[0], &bad, G);
         let err = reader.accept(&[bad]).unwrap_err();
         assert!(matches!(err, StreamError::InvalidBox { .. }), "{err:?}");
         assert_eq!(*reader.position(), position);
@@ -770,7 +772,7 @@ async fn a_box_that_fails_verification_stops_the_reader_until_skipped() {
             got: 0
         })
     ));
-    let good = open_outcome(&reader.wanted()[0], &good);
+    let good = open_outcome(&reader.wanted()[0], &good, G);
     assert_eq!(
         reader.accept(&[good]).unwrap(),
         Polled::Message(Zeroizing::new(b"good".to_vec()))
@@ -784,6 +786,80 @@ async fn a_box_that_fails_verification_stops_the_reader_until_skipped() {
         reader.poll(&t(&store)).await.unwrap().unwrap().to_vec(),
         b"read"
     );
+}
+
+#[tokio::test]
+async fn a_box_with_bad_padding_is_invalid_and_stops_the_reader() {
+    let (writer, mut reader) = stream(75);
+    let good = padding::pad(b"Fhello", G.into()).unwrap();
+    let mut nonzero = good.to_vec();
+    nonzero[1000] = 1;
+    let mut long_field = good.to_vec();
+    long_field[..4].copy_from_slice(&1557u32.to_be_bytes());
+    let cases = [
+        (nonzero, PaddingError::NonZeroPadding),
+        (
+            long_field,
+            PaddingError::LengthField {
+                len: 1557,
+                max: 1556,
+            },
+        ),
+        (
+            good[..1559].to_vec(),
+            PaddingError::WrongSize {
+                got: 1559,
+                expected: 1560,
+            },
+        ),
+    ];
+    let position = reader.position().clone();
+    for (padded, why) in cases {
+        // Authentic (signed and encrypted under the stream's cap), but not padded as boxes are.
+        let sealed = writer.writer().prepare_next(&padded);
+        let content = open_outcome(&reader.wanted()[0], &ReadOutcome::Found(sealed), G);
+        assert_eq!(content, BoxContent::Invalid(BoxError::Padding(why.clone())));
+        let err = reader.accept(&[content]).unwrap_err();
+        assert_eq!(
+            err,
+            StreamError::InvalidBox {
+                box_id: reader.next_box_id(),
+                error: BoxError::Padding(why),
+            }
+        );
+        assert_eq!(*reader.position(), position);
+    }
+    // The same message, padded right, reads.
+    let sealed = writer.writer().prepare_next(&good);
+    let content = open_outcome(&reader.wanted()[0], &ReadOutcome::Found(sealed), G);
+    assert_eq!(
+        reader.accept(&[content]).unwrap(),
+        Polled::Message(Zeroizing::new(b"hello".to_vec()))
+    );
+}
+
+#[tokio::test]
+async fn every_stored_payload_has_one_size() {
+    let store = MemoryStore::new(G);
+    let (mut writer, mut reader) = stream(76);
+    let lens = [0usize, 1, 5, 500, 1555, 1556, 4000, 30_000];
+    for (i, len) in lens.iter().enumerate() {
+        writer
+            .send(&t(&store), &mut rng(77 + i as u64), &message(*len, 1))
+            .await
+            .unwrap();
+    }
+    let sizes = store.payload_lens();
+    assert!(sizes.len() > lens.len(), "the long messages took chains");
+    assert!(
+        sizes.iter().all(|n| *n == 0 || *n == 1576),
+        "sizes {sizes:?}"
+    );
+    let got = read_all(&mut reader, &store).await;
+    assert_eq!(got.len(), lens.len());
+    for (m, len) in got.iter().zip(lens) {
+        assert_eq!(*m, message(len, 1));
+    }
 }
 
 #[tokio::test]

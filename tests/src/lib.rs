@@ -73,6 +73,11 @@ pub struct Faults {
 impl Courier {
     /// Starts a courier storing its state in `data_dir`, on `port` (0: any free one).
     pub fn start(data_dir: &Path, port: u16, faults: Faults) -> Self {
+        Self::start_with(data_dir, port, faults, &[])
+    }
+
+    /// [`Courier::start`] with more flags of `courier-sim serve` (`--tls-cert FILE`, say).
+    pub fn start_with(data_dir: &Path, port: u16, faults: Faults, more: &[&str]) -> Self {
         let mut child = Command::new(binary("courier-sim"))
             .args([
                 "serve",
@@ -91,6 +96,7 @@ impl Courier {
                 "--seed",
                 &faults.seed.to_string(),
             ])
+            .args(more)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -224,6 +230,22 @@ impl Home {
         wait(self.spawn(profile, args), COMMAND_TIMEOUT)
     }
 
+    /// Runs `bacap-chat -p PROFILE ARGS...` with `input` on its stdin, to completion.
+    pub fn run_with_input(&self, profile: &str, args: &[&str], input: &str) -> Run {
+        use std::io::Write;
+        let mut child = KillOnDrop(
+            self.command(profile, args)
+                .stdin(Stdio::piped())
+                .spawn()
+                .expect("start bacap-chat"),
+        );
+        if let Some(mut stdin) = child.0.stdin.take() {
+            // A command that fails before reading its input closes the pipe: its output says why.
+            let _ = stdin.write_all(input.as_bytes());
+        }
+        wait(child, COMMAND_TIMEOUT)
+    }
+
     /// The directory of a profile.
     pub fn profile_dir(&self, profile: &str) -> PathBuf {
         self.dir.path().join("profiles").join(profile)
@@ -290,11 +312,17 @@ pub fn group_of(home: &Home, introducer: &str, others: &[&str], group: &str) {
 }
 
 /// Connects two profiles over a channel each names after the other; the tokens go through
-/// stdout, as a person copies them.
+/// stdout and back in as a person gives them, never on a command line: `b` reads `a`'s from
+/// stdin, `a` reads `b`'s from a file.
 pub fn connect(home: &Home, a: &str, b: &str) {
     let ta = home.run(a, &["channel", "make", b]).ok();
-    let tb = home.run(b, &["channel", "accept", a, ta.trim()]).ok();
-    home.run(a, &["channel", "accept", b, tb.trim()]).ok();
+    let tb = home.run_with_input(b, &["channel", "accept", a], &ta).ok();
+    let file = home.dir.path().join(format!("{b}-for-{a}.token"));
+    std::fs::write(&file, tb.trim()).expect("write the token file");
+    let path = file.to_str().expect("a UTF-8 temporary path");
+    home.run(a, &["channel", "accept", b, "--token-file", path])
+        .ok();
+    let _ = std::fs::remove_file(file);
 }
 
 /// The texts of a group's history as `(sender_name, text)`, from `history --json`.

@@ -42,16 +42,24 @@ fn mistakes_give_one_line_errors() {
         home.run("alice", &["post", "nosuch", "hi"]),
         "unknown group \"nosuch\"",
     );
+    for bad in ["bacap-chat-channel-v1:zzzz", "hello", ""] {
+        one_line_error(
+            home.run_with_input("alice", &["channel", "accept", "bob"], bad),
+            "invalid channel token",
+        );
+    }
     one_line_error(
         home.run(
             "alice",
-            &["channel", "accept", "bob", "bacap-chat-channel-v1:zzzz"],
+            &[
+                "channel",
+                "accept",
+                "bob",
+                "--token-file",
+                "/nonexistent/token",
+            ],
         ),
-        "invalid channel token",
-    );
-    one_line_error(
-        home.run("alice", &["channel", "accept", "bob", "hello"]),
-        "invalid channel token",
+        "cannot read the token file /nonexistent/token",
     );
     one_line_error(
         home.run("alice", &["--attempts", "2", "post", "g", "hi"]),
@@ -77,6 +85,97 @@ fn mistakes_give_one_line_errors() {
     // A usage error is clap's, with status 2.
     let run = home.run("alice", &["post"]);
     assert_eq!(run.status.code(), Some(2), "{run:?}");
+}
+
+#[test]
+fn plain_http_beyond_loopback_is_refused_before_any_connection() {
+    use std::io::ErrorKind;
+    use std::net::TcpListener;
+    // Linux takes a connection to 0.0.0.0 to this machine, so http://0.0.0.0:PORT is an address
+    // beyond loopback to the client's rule, yet any connection a bug made would land on this
+    // loopback listener (and nothing would leave the machine).
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://0.0.0.0:{}", listener.local_addr().unwrap().port());
+    let connected = || match listener.accept() {
+        Ok(_) => true,
+        Err(e) if e.kind() == ErrorKind::WouldBlock => false,
+        Err(e) => panic!("accept: {e}"),
+    };
+    let home = Home::new(&dead_url());
+    home.run("alice", &["profile", "init", "--name", "alice"])
+        .ok();
+    home.run("alice", &["group", "create", "g"]).ok();
+    let refused = format!("courier URL {url} is plain HTTP");
+    for (profile, args) in [
+        ("alice", &["--courier", &url, "poll"][..]),
+        ("alice", &["--courier", &url, "post", "g", "hi"][..]),
+        (
+            "bob",
+            &["--courier", &url, "profile", "init", "--name", "bob"][..],
+        ),
+    ] {
+        let run = home.run(profile, args);
+        assert!(run.stderr.contains("--insecure-courier"), "{run:?}");
+        one_line_error(run, &refused);
+        assert!(!connected(), "{args:?} connected");
+    }
+    assert!(
+        !home.profile_dir("bob").exists(),
+        "a refused init saves nothing"
+    );
+    // The probe works: told --insecure-courier, the client does connect (a post writes; a poll
+    // of a group without other members would read nothing).
+    let child = home.spawn(
+        "alice",
+        &[
+            "--insecure-courier",
+            "--attempts",
+            "1",
+            "--courier",
+            &url,
+            "post",
+            "g",
+            "hi",
+        ],
+    );
+    let started = std::time::Instant::now();
+    while !connected() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "--insecure-courier never connected"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    one_line_error(
+        e2e_tests::wait(child, std::time::Duration::from_secs(60)),
+        &format!("courier unreachable at {url}"),
+    );
+}
+
+#[test]
+fn a_token_on_the_command_line_still_works_with_a_warning() {
+    let home = Home::new(&dead_url());
+    for p in ["ann", "ben"] {
+        home.run(p, &["profile", "init", "--name", p]).ok();
+    }
+    let token = home.run("ann", &["channel", "make", "ben"]).ok();
+    let run = home.run("ben", &["channel", "accept", "ann", token.trim()]);
+    assert!(run.status.success(), "{run:?}");
+    assert!(
+        run.stderr.contains("warning: a token given as an argument")
+            && run.stderr.contains("/proc/PID/cmdline")
+            && run.stderr.contains("--token-file"),
+        "{}",
+        run.stderr
+    );
+    let help = home.run("ben", &["channel", "accept", "--help"]).ok();
+    assert!(help.contains("shell's history"), "{help}");
+    // From stdin: no warning.
+    let theirs = run.stdout;
+    let run = home.run_with_input("ann", &["channel", "accept", "ben"], &theirs);
+    assert!(run.status.success(), "{run:?}");
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail};
+use anyhow::anyhow;
 use clap::Subcommand;
 use serde_json::json;
 
@@ -13,7 +13,8 @@ use crate::session;
 /// `profile` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ProfileCmd {
-    /// Create the profile (`-p NAME`), or change its settings; `--courier URL` is saved in it.
+    /// Create the profile (`-p NAME`), or change its settings; `--courier URL` and
+    /// `--courier-ca FILE` are saved in it.
     Init {
         /// The display name used when a command needs one and none is given.
         #[arg(long)]
@@ -78,11 +79,18 @@ fn init(global: &Global, name: Option<String>) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow!("display name {n:?}: {e}"))?;
         settings.display_name = n;
     }
+    if let Some(ca) = &global.courier_ca {
+        let ca =
+            std::path::absolute(ca).map_err(|e| anyhow!("courier CA {}: {e}", ca.display()))?;
+        settings.courier_ca = Some(ca);
+    }
     if let Some(url) = global.courier.clone() {
-        if !url.starts_with("http://") && !url.starts_with("https://") {
-            bail!("courier URL {url:?} is not an http(s) URL");
-        }
         settings.courier = Some(url);
+    }
+    // The CA, the URL and the plain-HTTP rule, checked now rather than at the first send.
+    let trust = profile::trust(settings.courier_ca.as_deref(), global.insecure_courier)?;
+    if let Some(url) = &settings.courier {
+        profile::http_store(url, 1, &trust)?;
     }
     // Creates the directory (0700) and the client's state.
     drop(profile::open_client(&dir, None)?);
@@ -91,6 +99,7 @@ fn init(global: &Global, name: Option<String>) -> anyhow::Result<ExitCode> {
         emit(json!({
             "profile": global.profile, "dir": dir.display().to_string(),
             "display_name": settings.display_name, "courier": settings.courier,
+            "courier_ca": settings.courier_ca,
         }));
     } else {
         println!("profile {} in {}", global.profile, dir.display());

@@ -9,6 +9,7 @@ use super::rules::{
     check_box, copy_key, plan_copy, verdict, BoxLookup, Verification, WriteVerdict,
 };
 use super::{BoxStore, CopyStatus, ReadOutcome, ReplyCode, StoreError, WriteOutcome};
+use crate::padding::PaddedGeometry;
 use bacap::Geometry;
 use bacap::WriteCap;
 use bacap::{BoxId, SealedBox};
@@ -28,15 +29,16 @@ impl BoxLookup for Inner {
 /// Boxes in a hash map behind a mutex. Every operation is atomic.
 pub struct MemoryStore {
     inner: Mutex<Inner>,
-    max_payload_len: usize,
+    geometry: PaddedGeometry,
 }
 
 impl MemoryStore {
-    /// An empty store for boxes of `geometry`.
+    /// An empty store for padded boxes carrying messages of `geometry`: it accepts payloads of
+    /// exactly [`PaddedGeometry::payload_len`] bytes, or empty ones.
     pub fn new(geometry: Geometry) -> Self {
         Self {
             inner: Mutex::new(Inner::default()),
-            max_payload_len: geometry.box_payload_len(),
+            geometry: PaddedGeometry::new(geometry),
         }
     }
 
@@ -48,6 +50,16 @@ impl MemoryStore {
     /// Whether it holds no box.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The payload length of every box it holds (0 for a tombstone), in no particular order:
+    /// what an observer of the storage learns about sizes.
+    pub fn payload_lens(&self) -> Vec<usize> {
+        self.lock()
+            .boxes
+            .values()
+            .map(|b| b.payload.len())
+            .collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -68,8 +80,7 @@ impl Default for MemoryStore {
 #[async_trait]
 impl BoxStore for MemoryStore {
     async fn write(&self, sealed: &SealedBox) -> Result<WriteOutcome, StoreError> {
-        let checked =
-            check_box(sealed.clone(), self.max_payload_len).map_err(StoreError::Rejected)?;
+        let checked = check_box(sealed.clone(), self.geometry).map_err(StoreError::Rejected)?;
         let mut inner = self.lock();
         match verdict(inner.boxes.get(&sealed.box_id), &checked) {
             WriteVerdict::Store => {
@@ -98,7 +109,7 @@ impl BoxStore for MemoryStore {
         if let Some(status) = inner.copies.get(&key) {
             return Ok(*status);
         }
-        let status = match plan_copy(&*inner, temp, self.max_payload_len, Verification::Each) {
+        let status = match plan_copy(&*inner, temp, self.geometry, Verification::Each) {
             Ok(boxes) => {
                 inner.boxes.extend(boxes.into_iter().map(|b| (b.box_id, b)));
                 CopyStatus::Succeeded

@@ -11,8 +11,8 @@ use bacap::{BoxId, SealedBox, WriteCap};
 
 pub use memory::MemoryStore;
 pub use rules::{
-    check_box, check_boxes, copy_key, plan_copy, verdict, BoxLookup, CheckedBox, CopyFailure,
-    Verification, WriteVerdict, MAX_COPY_STREAM_BOXES,
+    check_box, check_boxes, copy_key, payload_len_ok, payload_refusal, plan_copy, verdict,
+    BoxLookup, CheckedBox, CopyFailure, Verification, WriteVerdict, MAX_COPY_STREAM_BOXES,
 };
 
 /// Pigeonhole replica reply codes, with the spec's numbers.
@@ -127,6 +127,10 @@ pub enum StoreError {
     /// A reply arrived that does not follow the protocol.
     #[error("malformed reply from storage: {0}")]
     Protocol(String),
+    /// Storage could not prove who it is (over TLS: its certificate did not verify), so nothing
+    /// was sent. Retrying does not help until the client trusts it.
+    #[error("storage not trusted: {0}")]
+    Untrusted(String),
 }
 
 /// Box storage: write-once signed boxes, tombstones, batched reads and the copy command.

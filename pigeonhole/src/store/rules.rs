@@ -1,5 +1,10 @@
 //! The storage rules, in one place for every store: which writes are accepted, and how a copy
 //! command turns a temporary stream into a set of writes.
+//!
+//! Every box is padded before sealing ([`crate::padding`]), so a store accepts a payload of
+//! exactly [`PaddedGeometry::payload_len`] bytes (1576 with Katzenpost's geometry) or an empty
+//! one (a tombstone), and refuses any other size as an invalid payload, inside copy commands
+//! too: a payload's size tells storage nothing.
 
 use std::collections::HashMap;
 
@@ -8,6 +13,7 @@ use blake2::{Blake2b, Digest};
 
 use super::{ReplyCode, WriteOutcome};
 use crate::copystream::{Decoder, COPY_STREAM_CTX};
+use crate::padding::{self, PaddedGeometry};
 use bacap::Error;
 use bacap::StatefulReader;
 use bacap::WriteCap;
@@ -39,7 +45,23 @@ pub enum Verification {
     Each,
 }
 
-/// A box whose payload fits and whose signature verifies under its box ID: only
+/// Whether a payload of `len` bytes may be stored: empty (a tombstone) or exactly the padded
+/// payload size of `geometry`.
+pub fn payload_len_ok(len: usize, geometry: PaddedGeometry) -> bool {
+    len == 0 || len == geometry.payload_len()
+}
+
+/// Why a payload of `len` bytes is refused, in a line for the writer.
+pub fn payload_refusal(len: usize, geometry: PaddedGeometry) -> String {
+    format!(
+        "invalid payload: {len} bytes, but a box payload is empty (a tombstone) or exactly {} \
+         bytes (a {}-byte padded plaintext, sealed)",
+        geometry.payload_len(),
+        geometry.plaintext_len()
+    )
+}
+
+/// A box whose payload has the one size and whose signature verifies under its box ID: only
 /// [`check_box`] and [`check_boxes`] make one, and only such a box gets a [`verdict`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedBox(SealedBox);
@@ -59,11 +81,12 @@ impl std::ops::Deref for CheckedBox {
     }
 }
 
-/// The checks of a write that need nothing stored: the payload must fit `max_payload_len`
-/// (else InvalidPayload) and the signature must verify under the box ID (else InvalidBoxId for
-/// a box ID that is not a point, InvalidSignature otherwise).
-pub fn check_box(new: SealedBox, max_payload_len: usize) -> Result<CheckedBox, ReplyCode> {
-    let mut checked = check_boxes(vec![new], max_payload_len, Verification::Each);
+/// The checks of a write that need nothing stored: the payload must be empty or exactly the
+/// padded payload size of `geometry` ([`payload_len_ok`], else InvalidPayload) and the
+/// signature must verify under the box ID (else InvalidBoxId for a box ID that is not a point,
+/// InvalidSignature otherwise).
+pub fn check_box(new: SealedBox, geometry: PaddedGeometry) -> Result<CheckedBox, ReplyCode> {
+    let mut checked = check_boxes(vec![new], geometry, Verification::Each);
     checked.pop().unwrap_or(Err(ReplyCode::InternalError))
 }
 
@@ -71,10 +94,10 @@ pub fn check_box(new: SealedBox, max_payload_len: usize) -> Result<CheckedBox, R
 /// `verification` says.
 pub fn check_boxes(
     news: Vec<SealedBox>,
-    max_payload_len: usize,
+    geometry: PaddedGeometry,
     verification: Verification,
 ) -> Vec<Result<CheckedBox, ReplyCode>> {
-    let fits = |b: &SealedBox| b.payload.len() <= max_payload_len;
+    let fits = |b: &SealedBox| payload_len_ok(b.payload.len(), geometry);
     let items: Vec<_> = news
         .iter()
         .filter(|b| fits(b))
@@ -138,14 +161,15 @@ pub fn copy_key(temp: &WriteCap) -> [u8; 32] {
     Blake2b::<U32>::digest(temp.to_bytes().as_ref()).into()
 }
 
-/// Reads the temporary stream of `temp`, checks every contained write against what `lookup`
-/// holds (and against the earlier writes of the same command), and returns every box to store:
+/// Reads the temporary stream of `temp` (padded boxes of `geometry`), checks every contained
+/// write as [`check_box`] does and against what `lookup` holds (and against the earlier writes
+/// of the same command), and returns every box to store:
 /// the contained writes, then tombstones for the temporary boxes. Nothing is stored here; a
 /// store commits the returned boxes together, or nothing on failure.
 pub fn plan_copy(
     lookup: &impl BoxLookup,
     temp: &WriteCap,
-    max_payload_len: usize,
+    geometry: PaddedGeometry,
     verification: Verification,
 ) -> Result<Vec<SealedBox>, CopyFailure> {
     let stream_failure = |code| CopyFailure { code, position: 0 };
@@ -165,8 +189,10 @@ pub fn plan_copy(
         let index = reader.next_index().clone();
         let opened = reader.decrypt_next(&stored.signature, &stored.payload);
         let opened = opened.map_err(|_| stream_failure(ReplyCode::InvalidPayload))?;
+        let plaintext = padding::unpad(opened.plaintext(), geometry)
+            .map_err(|_| stream_failure(ReplyCode::InvalidPayload))?;
         decoder
-            .push(opened.plaintext())
+            .push(plaintext)
             .map_err(|_| stream_failure(ReplyCode::InvalidPayload))?;
         temp_indices.push(index);
     }
@@ -174,7 +200,7 @@ pub fn plan_copy(
         .finish()
         .map_err(|_| stream_failure(ReplyCode::InvalidPayload))?;
 
-    let checked = check_boxes(writes, max_payload_len, verification);
+    let checked = check_boxes(writes, geometry, verification);
     let mut planned: HashMap<BoxId, usize> = HashMap::new();
     let mut out: Vec<SealedBox> = Vec::with_capacity(checked.len() + temp_indices.len());
     for (i, write) in checked.into_iter().enumerate() {
@@ -217,6 +243,7 @@ mod tests {
 
     use super::*;
     use crate::copystream;
+    use crate::transport::seal_message;
     use bacap::Geometry;
     use bacap::StatefulWriter;
 
@@ -234,14 +261,68 @@ mod tests {
         }
     }
 
+    /// Stores the temporary stream carrying `writes`, its boxes made by `seal`.
+    fn temp_stream(
+        store: &mut Recording,
+        writes: &[SealedBox],
+        seal: impl Fn(&StatefulWriter, &[u8]) -> SealedBox,
+    ) -> WriteCap {
+        let temp = WriteCap::generate(&mut rand_core::OsRng);
+        let mut writer = StatefulWriter::new(temp.clone(), COPY_STREAM_CTX);
+        for plaintext in copystream::encode(writes, Geometry::default()).unwrap() {
+            let b = seal(&writer, &plaintext);
+            store.boxes.insert(b.box_id, b);
+            writer.advance().unwrap();
+        }
+        temp
+    }
+
+    #[test]
+    fn a_copy_refuses_unpadded_boxes_inside_and_an_unpadded_temporary_stream() {
+        let g = Geometry::default();
+        let mut stream = StatefulWriter::new(WriteCap::generate(&mut rand_core::OsRng), b"ctx");
+        let padded = seal_message(&stream, b"padded", g).unwrap();
+        stream.advance().unwrap();
+        // Validly signed, but its payload gives its length away.
+        let unpadded = stream.prepare_next(b"not padded");
+        assert!(unpadded.verify().is_ok());
+        let mut store = Recording::default();
+        let temp = temp_stream(&mut store, &[padded.clone(), unpadded], |w, p| {
+            seal_message(w, p, g).unwrap()
+        });
+        assert_eq!(
+            plan_copy(&store, &temp, g.into(), Verification::Each),
+            Err(CopyFailure {
+                code: ReplyCode::InvalidPayload,
+                position: 2,
+            })
+        );
+        let temp = temp_stream(&mut store, std::slice::from_ref(&padded), |w, p| {
+            w.prepare_next(p)
+        });
+        assert_eq!(
+            plan_copy(&store, &temp, g.into(), Verification::Each),
+            Err(CopyFailure {
+                code: ReplyCode::InvalidPayload,
+                position: 0,
+            })
+        );
+        let temp = temp_stream(&mut store, std::slice::from_ref(&padded), |w, p| {
+            seal_message(w, p, g).unwrap()
+        });
+        let planned = plan_copy(&store, &temp, g.into(), Verification::Each).unwrap();
+        assert_eq!(planned[0], padded);
+        assert!(planned[1..].iter().all(SealedBox::is_tombstone));
+    }
+
     #[test]
     fn a_copy_fails_at_a_write_that_fails_its_checks_without_looking_it_up() {
-        let stream = WriteCap::generate(&mut rand_core::OsRng);
-        let mut index = stream.first_index().clone();
+        let g = Geometry::default();
+        let mut stream = StatefulWriter::new(WriteCap::generate(&mut rand_core::OsRng), b"ctx");
         let mut writes: Vec<SealedBox> = (0..3u8)
             .map(|i| {
-                let b = stream.seal(&index, b"ctx", &[i; 40]);
-                index = index.next().unwrap();
+                let b = seal_message(&stream, &[i; 40], g).unwrap();
+                stream.advance().unwrap();
                 b
             })
             .collect();
@@ -249,15 +330,15 @@ mod tests {
         let temp = WriteCap::generate(&mut rand_core::OsRng);
         let mut store = Recording::default();
         let mut writer = StatefulWriter::new(temp.clone(), COPY_STREAM_CTX);
-        for plaintext in copystream::encode(&writes, Geometry::default()).unwrap() {
-            let b = writer.prepare_next(&plaintext);
+        for plaintext in copystream::encode(&writes, g).unwrap() {
+            let b = seal_message(&writer, &plaintext, g).unwrap();
             store.boxes.insert(b.box_id, b);
             writer.advance().unwrap();
         }
         for verification in [Verification::Batched, Verification::Each] {
             store.looked_up.borrow_mut().clear();
             assert_eq!(
-                plan_copy(&store, &temp, 1000, verification),
+                plan_copy(&store, &temp, g.into(), verification),
                 Err(CopyFailure {
                     code: ReplyCode::InvalidSignature,
                     position: 2,

@@ -236,11 +236,7 @@ impl AllOrNothingPlan {
 
     /// How many temporary boxes the copy stream takes, without sealing anything.
     fn temp_box_count(&self) -> Result<usize, StreamError> {
-        let lens = self
-            .streams
-            .iter()
-            .flat_map(|s| s.write.plaintexts.iter().map(|p| p.len()));
-        Ok(copystream::box_count(lens, self.geometry)?)
+        Ok(copystream::box_count(self.box_count(), self.geometry)?)
     }
 
     /// Runs the plan, or resumes it: returns the destination writers advanced once every box

@@ -2,6 +2,7 @@
 
 use crate::copystream::CopyStreamError;
 use crate::store::{CopyFailure, StoreError};
+use crate::transport::BoxError;
 use bacap::BoxId;
 
 use super::framing::FramingError;
@@ -93,13 +94,14 @@ pub enum StreamError {
     /// belong to the writer it is run with.
     #[error("invalid state: {0}")]
     InvalidState(&'static str),
-    /// A box failed signature verification or decryption. The reader stays before it.
-    #[error("box {box_id:?} failed verification or decryption: {error}")]
+    /// A box failed signature verification or decryption, or its padding is not valid. The
+    /// reader stays before it.
+    #[error("box {box_id:?} is invalid: {error}")]
     InvalidBox {
         /// The box.
         box_id: BoxId,
         /// What failed.
-        error: bacap::Error,
+        error: BoxError,
     },
     /// A substream box the chain needs is not in storage (yet). The reader stays before the
     /// `I` box and resumes the chain on the next poll.

@@ -9,9 +9,9 @@
 //!
 //! What happens to the position on trouble:
 //! - nothing written yet: [`Polled::Nothing`], the reader stays;
-//! - a box that fails verification or decryption ([`StreamError::InvalidBox`]) or a missing
-//!   chain box ([`StreamError::IncompleteChain`]): the reader stays, a later poll retries, and
-//!   [`StreamReader::skip`] moves past deliberately;
+//! - a box that fails verification, decryption or unpadding ([`StreamError::InvalidBox`]) or a
+//!   missing chain box ([`StreamError::IncompleteChain`]): the reader stays, a later poll
+//!   retries, and [`StreamReader::skip`] moves past deliberately;
 //! - an authentic box whose content breaks the framing or the limits
 //!   ([`StreamError::Rejected`]): that message is dropped and the reader moves past it.
 

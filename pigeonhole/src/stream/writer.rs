@@ -11,7 +11,7 @@ use core::fmt;
 use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
-use bacap::{Geometry, SealedBox, StatefulWriter};
+use bacap::{Geometry, StatefulWriter};
 
 use super::all_or_nothing::{frame_within_limits, AllOrNothingPlan};
 use super::codec::{Decoder, Encoder};
@@ -68,11 +68,6 @@ impl SingleMessage {
     /// The box plaintext.
     pub fn plaintext(&self) -> &[u8] {
         &self.plaintext
-    }
-
-    /// The box, sealed at the writer's next index (the same box every time).
-    pub fn sealed(&self) -> SealedBox {
-        self.writer.prepare_next(&self.plaintext)
     }
 
     /// Writes the box and returns the writer advanced past it. "Already exists" with identical

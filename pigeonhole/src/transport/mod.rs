@@ -16,22 +16,36 @@ use async_trait::async_trait;
 use bacap::{Geometry, StatefulReader, StatefulWriter, WriteCap};
 use zeroize::Zeroizing;
 
+use crate::padding::PaddingError;
 use crate::store::{StoreError, WriteOutcome};
 use crate::stream::{StreamError, StreamWrite};
 
-pub use sealing::{open_outcome, seal_writes, store_writes_for_message, Sealing};
+pub use sealing::{open_outcome, seal_message, seal_writes, store_writes_for_message, Sealing};
+
+/// Why a stored box is not a valid box for its reader.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BoxError {
+    /// It fails BACAP verification or decryption under the reader's cap.
+    #[error("{0}")]
+    Bacap(#[from] bacap::Error),
+    /// It verifies and decrypts, but its plaintext is not padded as every box is (see
+    /// [`crate::padding`]).
+    #[error("{0}")]
+    Padding(#[from] PaddingError),
+}
 
 /// What reading one box gave.
 #[derive(Clone, PartialEq, Eq)]
 pub enum BoxContent {
-    /// The box's plaintext, verified and decrypted.
+    /// The box's message, verified, decrypted and unpadded.
     Message(Zeroizing<Vec<u8>>),
     /// The box was deleted (an authentic tombstone).
     Tombstone,
     /// Nothing was written there (yet).
     NotFound,
-    /// A box is there but fails verification or decryption under the reader's cap.
-    Invalid(bacap::Error),
+    /// A box is there but fails verification or decryption under the reader's cap, or its
+    /// padding is not valid.
+    Invalid(BoxError),
 }
 
 impl fmt::Debug for BoxContent {

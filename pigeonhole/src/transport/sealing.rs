@@ -1,5 +1,9 @@
 //! [`Sealing`]: the transport that does BACAP in this process over a [`BoxStore`].
 //!
+//! Every box plaintext is padded to the geometry's one size before sealing, and unpadded after
+//! opening ([`crate::padding`]): storage sees payloads of one size, besides the empty payload of a
+//! tombstone. A box that opens but whose padding is not valid is [`BoxContent::Invalid`].
+//!
 //! An all-or-nothing write goes through the courier's copy command: every destination box is
 //! sealed at its writer's index, the boxes are encoded in the copy-stream format into a
 //! temporary stream (context [`COPY_STREAM_CTX`]) whose WriteCap is the operation's `temp`, and
@@ -11,9 +15,11 @@
 use async_trait::async_trait;
 use bacap::{Geometry, Opened, SealedBox, StatefulReader, StatefulWriter, WriteCap};
 use futures_util::StreamExt;
+use zeroize::Zeroizing;
 
-use super::{BoxContent, CopyOptions, Transport};
+use super::{BoxContent, BoxError, CopyOptions, Transport};
 use crate::copystream::{self, COPY_STREAM_CTX};
+use crate::padding::{self, PaddedGeometry, PaddingError};
 use crate::store::{
     copy_key, BoxStore, CopyStatus, ReadOutcome, ReplyCode, StoreError, WriteOutcome,
 };
@@ -52,11 +58,11 @@ impl<S: BoxStore> Sealing<S> {
         temp: &WriteCap,
         writes: &[StreamWrite],
     ) -> Result<(), StreamError> {
-        let plaintexts = copystream::encode(&seal_writes(writes)?, self.geometry)?;
+        let plaintexts = copystream::encode(&seal_writes(writes, self.geometry)?, self.geometry)?;
         let mut writer = StatefulWriter::new(temp.clone(), COPY_STREAM_CTX);
         let mut sealed = Vec::with_capacity(plaintexts.len());
         for plaintext in &plaintexts {
-            sealed.push(writer.prepare_next(plaintext));
+            sealed.push(seal_message(&writer, plaintext, self.geometry).map_err(too_large)?);
             writer.advance()?;
         }
         let store = &self.store;
@@ -83,7 +89,7 @@ impl<S: BoxStore> Sealing<S> {
     /// Whether every box of `writes` is stored, exactly as sealed.
     async fn landed(&self, writes: &[StreamWrite]) -> Result<bool, StreamError> {
         const BATCH: usize = 256;
-        let sealed = seal_writes(writes)?;
+        let sealed = seal_writes(writes, self.geometry)?;
         for chunk in sealed.chunks(BATCH) {
             let ids: Vec<_> = chunk.iter().map(|w| w.box_id).collect();
             let outcomes = self.store.read_many(&ids).await?;
@@ -105,10 +111,8 @@ impl<S: BoxStore> Sealing<S> {
 
     /// Tombstones the temporary boxes of a failed copy, best effort.
     async fn abandon(&self, temp: &WriteCap, writes: &[StreamWrite]) {
-        let lens = writes
-            .iter()
-            .flat_map(|w| w.plaintexts.iter().map(|p| p.len()));
-        let Ok(count) = copystream::box_count(lens, self.geometry) else {
+        let boxes = writes.iter().map(|w| w.plaintexts.len()).sum();
+        let Ok(count) = copystream::box_count(boxes, self.geometry) else {
             return;
         };
         let mut index = temp.first_index().clone();
@@ -125,14 +129,36 @@ impl<S: BoxStore> Sealing<S> {
     }
 }
 
-/// Every box of `writes`, sealed, in order: each stream's boxes at consecutive indices from its
-/// writer's next index.
-pub fn seal_writes(writes: &[StreamWrite]) -> Result<Vec<SealedBox>, StreamError> {
+/// The box at `at`'s next index carrying `message`, padded for `geometry` and sealed: what
+/// [`Sealing`] stores for a message (the same box every time).
+pub fn seal_message(
+    at: &StatefulWriter,
+    message: &[u8],
+    geometry: Geometry,
+) -> Result<SealedBox, PaddingError> {
+    Ok(at.prepare_next(&padding::pad(message, geometry.into())?))
+}
+
+fn too_large(e: PaddingError) -> StreamError {
+    match e {
+        PaddingError::MessageTooLong { len, max } => {
+            StreamError::MessageTooLarge { len, limit: max }
+        }
+        _ => StreamError::InvalidState("a message could not be padded"),
+    }
+}
+
+/// Every box of `writes`, padded for `geometry` and sealed, in order: each stream's boxes at
+/// consecutive indices from its writer's next index.
+pub fn seal_writes(
+    writes: &[StreamWrite],
+    geometry: Geometry,
+) -> Result<Vec<SealedBox>, StreamError> {
     let mut out = Vec::with_capacity(writes.iter().map(|w| w.plaintexts.len()).sum());
     for w in writes {
         let mut writer = w.writer.clone();
         for p in &w.plaintexts {
-            out.push(writer.prepare_next(p));
+            out.push(seal_message(&writer, p, geometry).map_err(too_large)?);
             writer.advance()?;
         }
     }
@@ -143,32 +169,32 @@ pub fn seal_writes(writes: &[StreamWrite]) -> Result<Vec<SealedBox>, StreamError
 /// `geometry`: one box, or the temporary stream of the all-or-nothing write that carries its
 /// chain and the pointer to it (the copy command writes the boxes themselves).
 pub fn store_writes_for_message(len: usize, geometry: Geometry) -> usize {
-    let (Ok(boxes), Ok(slice)) = (
-        framing::chain_boxes(len, geometry),
-        framing::slice_len(geometry),
-    ) else {
+    let Ok(boxes) = framing::chain_boxes(len, geometry) else {
         return 1;
     };
     if boxes == 0 {
         return 1;
     }
-    // Every chain box is its prefix and a full slice, but the last, which holds the rest.
-    let last = len - (boxes - 1) * slice;
-    let lens =
-        std::iter::repeat_n(slice + 1, boxes - 1).chain([last + 1, framing::INDIRECTION_LEN]);
-    copystream::box_count(lens, geometry).unwrap_or(1)
+    // The chain's boxes and the pointer to them, every one padded to the same size.
+    copystream::box_count(boxes + 1, geometry).unwrap_or(1)
 }
 
-/// What `outcome`, read for the box `at` expects next, holds for `at`'s reader.
-pub fn open_outcome(at: &StatefulReader, outcome: &ReadOutcome) -> BoxContent {
+/// What `outcome`, read for the box `at` expects next, holds for `at`'s reader: the message of a
+/// box padded for `geometry`.
+pub fn open_outcome(at: &StatefulReader, outcome: &ReadOutcome, geometry: Geometry) -> BoxContent {
     let sealed = match outcome {
         ReadOutcome::NotFound => return BoxContent::NotFound,
         ReadOutcome::Found(s) | ReadOutcome::Tombstone(s) => s,
     };
     match at.open_next(&sealed.signature, &sealed.payload) {
-        Ok(Opened::Message(p)) => BoxContent::Message(p),
+        Ok(Opened::Message(padded)) => {
+            match padding::unpad(&padded, PaddedGeometry::new(geometry)) {
+                Ok(message) => BoxContent::Message(Zeroizing::new(message.to_vec())),
+                Err(e) => BoxContent::Invalid(BoxError::Padding(e)),
+            }
+        }
         Ok(Opened::Tombstone) => BoxContent::Tombstone,
-        Err(e) => BoxContent::Invalid(e),
+        Err(e) => BoxContent::Invalid(BoxError::Bacap(e)),
     }
 }
 
@@ -183,7 +209,10 @@ impl<S: BoxStore> Transport for Sealing<S> {
         at: &StatefulWriter,
         plaintext: &[u8],
     ) -> Result<WriteOutcome, StoreError> {
-        self.store.write(&at.prepare_next(plaintext)).await
+        // A message over the capacity is what storage would refuse as an invalid payload.
+        let sealed = seal_message(at, plaintext, self.geometry)
+            .map_err(|_| StoreError::Rejected(ReplyCode::InvalidPayload))?;
+        self.store.write(&sealed).await
     }
 
     async fn tombstone(&self, at: &StatefulWriter) -> Result<WriteOutcome, StoreError> {
@@ -205,7 +234,7 @@ impl<S: BoxStore> Transport for Sealing<S> {
         Ok(at
             .iter()
             .zip(&outcomes)
-            .map(|(reader, outcome)| open_outcome(reader, outcome))
+            .map(|(reader, outcome)| open_outcome(reader, outcome, self.geometry))
             .collect())
     }
 
