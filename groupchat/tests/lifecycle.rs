@@ -6,6 +6,7 @@
 mod sim;
 
 use groupchat::channel::GroupId;
+use groupchat::group::RotationPolicy;
 use groupchat::messages::{Body, Rotate, SealedCaps, SealedEntry};
 use groupchat::roster::{History, MemberId, Role};
 use groupchat::Event;
@@ -125,6 +126,49 @@ async fn a_removal_in_a_group_too_big_for_inline_caps_converges() {
     everyone_posts(&net, &mut members, group, "after").await;
     converged(&members, group, "after");
     reads_nothing_after(&net, &gone, group, "after").await;
+}
+
+/// A rotation policy makes a member rotate by itself: after N of its messages, or after D days
+/// on one stream; the others follow and read on.
+#[tokio::test]
+async fn a_rotation_policy_rotates_by_itself() {
+    let net = net();
+    let (mut members, group) = group_of(&net, &["owner", "ann"], 8).await;
+    let policy = RotationPolicy {
+        after_messages: Some(2),
+        after_days: Some(3),
+    };
+    members[0].chat.set_rotation_policy(&group, policy).unwrap();
+    let epoch = |m: &Member| m.chat.group_info(&group).unwrap().epoch;
+    members[0]
+        .send(&net, |c, r| c.post_text(r, &group, "first"))
+        .await;
+    settle(&net, &mut members).await;
+    assert_eq!(epoch(&members[0]), 0, "one message is not yet two");
+    members[0]
+        .send(&net, |c, r| c.post_text(r, &group, "second"))
+        .await;
+    settle(&net, &mut members).await;
+    assert_eq!(epoch(&members[0]), 1, "two messages rotate");
+    // Days: nothing is due before three days have passed, then it is.
+    members[0].now += 2 * 86_400_000;
+    settle(&net, &mut members).await;
+    assert_eq!(epoch(&members[0]), 1);
+    members[0].now += 86_400_000;
+    settle(&net, &mut members).await;
+    assert_eq!(epoch(&members[0]), 2, "three days rotate");
+    members[0]
+        .send(&net, |c, r| c.post_text(r, &group, "third"))
+        .await;
+    settle(&net, &mut members).await;
+    let got: Vec<String> = members[1]
+        .texts(&group)
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(got, ["first", "second", "third"]);
+    // The others use no policy: they stay on their first stream.
+    assert_eq!(epoch(&members[1]), 0);
 }
 
 #[tokio::test]

@@ -194,11 +194,14 @@ impl Chat {
         Ok(moved)
     }
 
-    fn on_lookup(&mut self, gid: GroupId, member: MemberId, content: &BoxContent) -> bool {
+    /// Runs `f` on group `gid` with the context its handlers need; `None` if there is none.
+    fn in_group<T>(
+        &mut self,
+        gid: &GroupId,
+        f: impl FnOnce(&mut crate::group::Group, &mut Context<'_>) -> T,
+    ) -> Option<T> {
         let limits = self.limits();
-        let Some(group) = self.groups.get_mut(&gid) else {
-            return false;
-        };
+        let group = self.groups.get_mut(gid)?;
         let mut cx = Context {
             log: &mut self.log,
             limits,
@@ -206,7 +209,13 @@ impl Chat {
             profile_dir: &self.profile_dir,
             forgot: &mut self.forgot,
         };
-        let moved = group.handle_lookup(member, content, &mut cx);
+        Some(f(group, &mut cx))
+    }
+
+    fn on_lookup(&mut self, gid: GroupId, member: MemberId, content: &BoxContent) -> bool {
+        let moved = self
+            .in_group(&gid, |g, cx| g.handle_lookup(member, content, cx))
+            .unwrap_or(false);
         if moved {
             self.changed_groups.insert(gid);
         }
@@ -214,19 +223,12 @@ impl Chat {
     }
 
     fn on_group_box(&mut self, gid: GroupId, sender: MemberId, bytes: &[u8]) {
-        let limits = self.limits();
-        let Some(group) = self.groups.get_mut(&gid) else {
-            return;
-        };
-        self.changed_groups.insert(gid);
-        let mut cx = Context {
-            log: &mut self.log,
-            limits,
-            max_file_len: self.config.max_file_len,
-            profile_dir: &self.profile_dir,
-            forgot: &mut self.forgot,
-        };
-        group.handle_box(sender, bytes, &mut cx);
+        if self
+            .in_group(&gid, |g, cx| g.handle_box(sender, bytes, cx))
+            .is_some()
+        {
+            self.changed_groups.insert(gid);
+        }
     }
 
     /// A message of the channel `label`'s peer: each kind to its handler.
