@@ -127,6 +127,9 @@ pub enum StoreError {
     /// A reply arrived that does not follow the protocol.
     #[error("malformed reply from storage: {0}")]
     Protocol(String),
+    /// The storage (or the client daemon in front of it) has no such operation.
+    #[error("not supported: {0}")]
+    Unsupported(String),
 }
 
 /// Box storage: write-once signed boxes, tombstones, batched reads and the copy command.
