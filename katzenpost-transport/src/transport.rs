@@ -12,8 +12,12 @@
 //! - **Read** of the box a reader expects: `resume_read_channel` and `read_channel` at that
 //!   index, then sends of that one prepared query: the first send is only acknowledged; a later
 //!   one carries a replica's answer (the plaintext, or "not there" with the replica's reply
-//!   index), after [`Options::read_sends`] sends without one the box counts as not there. A
-//!   "not there" is cached by the courier per prepared query, so every read prepares afresh.
+//!   index). Acknowledgements alone say nothing: the replicas (each decrypting the query with
+//!   CTIDH-1024) may answer the courier only after several sends, and now and then never for
+//!   that query. After [`Options::read_sends`] answered sends without a replica's answer the
+//!   read is prepared afresh, up to [`Options::read_envelopes`] times, and then fails as
+//!   unavailable: a box is "not there" only when a replica says so. A "not there" is cached by
+//!   the courier per prepared query, so every read prepares afresh.
 //!   A stream reader asks for up to 16 boxes of a chain at once; this transport reads them in
 //!   index order, [`Options::concurrency`] at a time, and stops where the chain ends.
 //! - **All or nothing**: v0.0.70 has no copy command. [`Transport::write_atomically`] writes
@@ -87,9 +91,14 @@ pub struct Options {
     pub reply_timeout: Duration,
     /// How many sends of one query go unanswered before the network counts as unreachable.
     pub attempts: u32,
-    /// How many answered sends of one read, none carrying a replica's answer, before the box
-    /// counts as not there.
+    /// How many answered sends of one prepared read, none carrying a replica's answer, before
+    /// the read is prepared afresh.
     pub read_sends: u32,
+    /// How many prepared reads of one box go without a replica's answer before the read fails
+    /// as unavailable.
+    pub read_envelopes: u32,
+    /// The pause before sending a read again after the courier only acknowledged it.
+    pub resend_pause: Duration,
     /// How many boxes are read or written at once.
     pub concurrency: usize,
 }
@@ -102,7 +111,9 @@ impl Default for Options {
             queue_timeout: Duration::from_secs(600),
             reply_timeout: Duration::from_secs(30),
             attempts: 5,
-            read_sends: 4,
+            read_sends: 6,
+            read_envelopes: 3,
+            resend_pause: Duration::from_millis(500),
             concurrency: 4,
         }
     }
@@ -147,6 +158,8 @@ enum ReadAnswer {
     Found(Zeroizing<Vec<u8>>),
     Invalid,
     NotThere,
+    /// Only acknowledgements: no replica answered this prepared read.
+    NoAnswer,
 }
 
 fn unexpected(what: &str, got: &Response) -> StoreError {
@@ -298,6 +311,37 @@ impl KatzenpostTransport {
         cap: &ReadCap,
         index: &MessageBoxIndex,
     ) -> Result<BoxContent, StoreError> {
+        for _ in 0..self.options.read_envelopes.max(1) {
+            match self.read_prepared(cap, index).await? {
+                ReadAnswer::Found(p) => {
+                    self.counted();
+                    return Ok(BoxContent::Message(p));
+                }
+                // The daemon reports a box that fails verification, decryption or its padding
+                // as one error code.
+                ReadAnswer::Invalid => {
+                    return Ok(BoxContent::Invalid(bacap::Error::DecryptionFailed))
+                }
+                ReadAnswer::NotThere => return Ok(BoxContent::NotFound),
+                ReadAnswer::NoAnswer => {}
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "no replica answered a read of box {} through kpclientd at {} ({} prepared reads, \
+             {} sends each)",
+            index.idx(),
+            self.addr,
+            self.options.read_envelopes.max(1),
+            self.options.read_sends
+        )))
+    }
+
+    /// Prepares one read of the box of `cap` at `index` and sends it until a replica answers.
+    async fn read_prepared(
+        &self,
+        cap: &ReadCap,
+        index: &MessageBoxIndex,
+    ) -> Result<ReadAnswer, StoreError> {
         let conn = self.connection().await?;
         let q = fresh_id();
         let reply = conn
@@ -338,17 +382,7 @@ impl KatzenpostTransport {
             Response::ReadPrepared(p) => self.check_prepared(p, index, "a read")?,
             other => return Err(unexpected("read_channel", &other)),
         };
-        let answer = self.read_answer(&channel, &prepared.payload).await?;
-        Ok(match answer {
-            ReadAnswer::Found(p) => {
-                self.counted();
-                BoxContent::Message(p)
-            }
-            // The daemon reports a box that fails verification, decryption or its padding as
-            // one error code.
-            ReadAnswer::Invalid => BoxContent::Invalid(bacap::Error::DecryptionFailed),
-            ReadAnswer::NotThere => BoxContent::NotFound,
-        })
+        self.read_answer(&channel, &prepared.payload).await
     }
 
     async fn read_answer(&self, channel: &Channel, query: &[u8]) -> Result<ReadAnswer, StoreError> {
@@ -375,8 +409,9 @@ impl KatzenpostTransport {
                 code => return Err(daemon_error("the read", code)),
             }
             if answered >= self.options.read_sends {
-                return Ok(ReadAnswer::NotThere);
+                return Ok(ReadAnswer::NoAnswer);
             }
+            tokio::time::sleep(self.options.resend_pause).await;
         }
     }
 
