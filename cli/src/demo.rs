@@ -1,5 +1,6 @@
 //! `bacap-chat demo`: three members (alice, bob, carol) chat through the bundled courier
-//! simulator, started on an ephemeral loopback port with simulated mixnet latency and loss.
+//! simulator, started on an ephemeral loopback port with simulated mixnet latency and loss, or
+//! with `--transport katzenpost` through a Katzenpost mixnet's client daemon (kpclientd).
 //!
 //! Alice creates a group and invites Bob and Carol over 1:1 channels; Bob first asks for a name
 //! that is taken and Alice asks him to revise it; Alice approves both. Everyone posts, Bob sends
@@ -24,6 +25,7 @@ use pigeonhole::store::BoxStore;
 use pigeonhole::transport::{Sealing, Transport};
 
 use crate::output;
+use crate::profile::{self, Global, TransportKind};
 
 /// Whether the demo prints JSON lines instead of prose.
 static JSON: AtomicBool = AtomicBool::new(false);
@@ -58,36 +60,56 @@ pub struct Args {
     seed: u64,
 }
 
-/// Runs the demo; with `json`, prints the events and transcripts as JSON lines (each with the
-/// `member` who saw it) and a closing `{"demo": "ok" | "failed"}`.
-pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
-    JSON.store(json, Ordering::Relaxed);
+/// Runs the demo over the bundled courier simulator, or with `--transport katzenpost` over a
+/// Katzenpost mixnet through kpclientd; with `--json`, prints the events and transcripts as
+/// JSON lines (each with the `member` who saw it) and a closing `{"demo": "ok" | "failed"}`.
+pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
+    JSON.store(global.json, Ordering::Relaxed);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     runtime
         .block_on(async {
-            let mut config = courier_sim::Config::ephemeral();
-            config.latency = args.latency;
-            config.jitter = args.latency / 2;
-            config.loss = args.loss;
-            config.seed = args.seed;
-            let server = courier_sim::serve(config)
-                .await
-                .context("starting the bundled courier")?;
-            say!(
-                "courier: simulator on {} ({} ms latency, {:.0}% of replies lost)",
-                server.url(),
-                args.latency,
-                args.loss * 100.0
-            );
-            let store: Arc<dyn BoxStore> = Arc::new(HttpStore::new(&server.url())?);
             let dir = tempfile::tempdir().context("making a temporary directory")?;
             let started = Instant::now();
-            let result = chat(&store, dir.path(), &args).await;
-            server.shutdown().await?;
-            let ok = result?;
+            let ok = match global.transport {
+                TransportKind::Simulator => {
+                    let mut config = courier_sim::Config::ephemeral();
+                    config.latency = args.latency;
+                    config.jitter = args.latency / 2;
+                    config.loss = args.loss;
+                    config.seed = args.seed;
+                    let server = courier_sim::serve(config)
+                        .await
+                        .context("starting the bundled courier")?;
+                    say!(
+                        "courier: simulator on {} ({} ms latency, {:.0}% of replies lost)",
+                        server.url(),
+                        args.latency,
+                        args.loss * 100.0
+                    );
+                    let store: Arc<dyn BoxStore> = Arc::new(HttpStore::new(&server.url())?);
+                    let transport: Arc<dyn Transport> = Arc::new(Sealing::new(store));
+                    let result = chat(transport, true, dir.path(), &args).await;
+                    server.shutdown().await?;
+                    result?
+                }
+                TransportKind::Katzenpost => {
+                    let transport = profile::katzenpost(global, None)?;
+                    transport
+                        .connection()
+                        .await
+                        .context("reaching Katzenpost's client daemon")?;
+                    say!(
+                        "courier: a Katzenpost mixnet through kpclientd at {} ({}-byte boxes; \
+                         every box takes seconds)",
+                        transport.addr(),
+                        transport.geometry().box_plaintext_len
+                    );
+                    chat(transport, false, dir.path(), &args).await?
+                }
+            };
             say!("demo: finished in {:.1} s", started.elapsed().as_secs_f64());
             Ok::<_, anyhow::Error>(ok)
         })
@@ -135,8 +157,14 @@ async fn settle(who: &str, c: &mut Client) -> anyhow::Result<Vec<Event>> {
     Ok(all)
 }
 
-async fn chat(store: &Arc<dyn BoxStore>, dir: &Path, args: &Args) -> anyhow::Result<bool> {
-    let transport: Arc<dyn Transport> = Arc::new(Sealing::new(store.clone()));
+/// The three members' chat over `transport`; `copy_command` says whether a file lands all at
+/// once.
+async fn chat(
+    transport: Arc<dyn Transport>,
+    copy_command: bool,
+    dir: &Path,
+    args: &Args,
+) -> anyhow::Result<bool> {
     let mut alice = Client::open(&dir.join("alice"), transport.clone())?;
     let mut bob = Client::open(&dir.join("bob"), transport.clone())?;
     let mut carol = Client::open(&dir.join("carol"), transport.clone())?;
@@ -191,9 +219,14 @@ async fn chat(store: &Arc<dyn BoxStore>, dir: &Path, args: &Args) -> anyhow::Res
     bob.send_file(&group, "notes.bin", FileType::Arbitrary, file.clone())
         .await?;
     say!(
-        "bob: sent notes.bin, {} bytes (about {} boxes, landing all at once)",
+        "bob: sent notes.bin, {} bytes (about {} boxes, {})",
         file.len(),
-        file.len().div_ceil(1556)
+        file.len().div_ceil(transport.geometry().box_plaintext_len),
+        if copy_command {
+            "landing all at once"
+        } else {
+            "written one by one, the pointer last: no copy command in kpclientd v0.0.70"
+        }
     );
     carol.who(&group).await?;
     say!("carol: asked WHO");

@@ -81,7 +81,8 @@ enum Command {
     Conformance(conformance::Kind),
     /// Run the bundled courier simulator until interrupted (prints `listening on URL`).
     Courier(courier_sim::Config),
-    /// Run a demonstration: three members chat and share a file over the bundled courier.
+    /// Run a demonstration: three members chat and share a file over the bundled courier (or a
+    /// Katzenpost mixnet, with `--transport katzenpost`).
     Demo(demo::Args),
 }
 
@@ -93,7 +94,7 @@ fn main() -> ExitCode {
     let global = cli.global;
     let result = match cli.command {
         Command::Conformance(kind) => conformance::run(kind),
-        Command::Demo(args) => demo::run(args, global.json),
+        Command::Demo(args) => demo::run(args, &global),
         Command::Courier(config) => courier::run(&global, config),
         Command::Profile(c) => commands::profile::run(&global, c),
         Command::Channel(c) => channel::run(&global, c),

@@ -14,6 +14,9 @@ use chat_client::{Client, ClientError};
 use clap::Args;
 use courier_protocol::{ConnectError, HttpStore, RetryPolicy, Trust};
 use groupchat::Config;
+use katzenpost_transport::{
+    BoxHook, DaemonAddr, DaemonConfig, KatzenpostTransport, DEFAULT_DAEMON_ADDR,
+};
 use pigeonhole::store::BoxStore;
 use pigeonhole::transport::{Sealing, Transport};
 use serde::{Deserialize, Serialize};
@@ -64,6 +67,39 @@ pub struct Global {
     /// Print data as JSON, one object per line.
     #[arg(long, global = true)]
     pub json: bool,
+    /// The network that carries the boxes: the courier simulator's HTTP protocol, or a
+    /// Katzenpost mixnet through its client daemon, kpclientd (`--daemon`).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "BACAP_CHAT_TRANSPORT",
+        default_value = "simulator"
+    )]
+    pub transport: TransportKind,
+    /// kpclientd's thin-client address, host:port or unix:PATH (with `--transport
+    /// katzenpost`; default: the one in `--daemon-config`, else 127.0.0.1:64331).
+    #[arg(long, global = true, value_name = "ADDR", env = "BACAP_CHAT_DAEMON")]
+    pub daemon: Option<String>,
+    /// kpclientd's client.toml or the thin client's thinclient.toml: the box size (the daemon
+    /// does not announce it; default 1553 bytes, what Katzenpost v0.0.70's genconfig writes)
+    /// and the daemon's address.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "BACAP_CHAT_DAEMON_CONFIG"
+    )]
+    pub daemon_config: Option<PathBuf>,
+}
+
+/// Which network carries the boxes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TransportKind {
+    /// The courier simulator (`bacap-chat courier`), over HTTP; BACAP in this process.
+    Simulator,
+    /// Katzenpost, through kpclientd v0.0.70's thin-client protocol; the daemon does BACAP.
+    Katzenpost,
 }
 
 /// What the CLI keeps in a profile besides the client's state.
@@ -256,6 +292,35 @@ pub fn connect_error(e: ConnectError) -> anyhow::Error {
 /// The transport over `store`: BACAP in this process.
 pub fn transport(store: Arc<dyn BoxStore>) -> Arc<dyn Transport> {
     Arc::new(Sealing::new(store))
+}
+
+/// The Katzenpost transport the flags describe (`--daemon`, `--daemon-config`, `--attempts`),
+/// calling `on_box` for every box written or found.
+pub fn katzenpost(
+    global: &Global,
+    on_box: Option<BoxHook>,
+) -> anyhow::Result<Arc<KatzenpostTransport>> {
+    let config = match &global.daemon_config {
+        Some(path) => Some(DaemonConfig::read(path)?),
+        None => None,
+    };
+    let addr = match (&global.daemon, config.as_ref().and_then(|c| c.addr.clone())) {
+        (Some(a), _) => DaemonAddr::parse(a),
+        (None, Some(a)) => a,
+        (None, None) => DaemonAddr::parse(DEFAULT_DAEMON_ADDR),
+    };
+    let mut options = katzenpost_transport::Options {
+        attempts: global.attempts.max(1),
+        ..Default::default()
+    };
+    if let Some(c) = config {
+        options.geometry = c.geometry;
+    }
+    let transport = KatzenpostTransport::new(addr, options);
+    Ok(Arc::new(match on_box {
+        Some(hook) => transport.with_box_hook(hook),
+        None => transport,
+    }))
 }
 
 /// Opens the client of the profile in `dir` (offline without a transport), waiting up to 15 s

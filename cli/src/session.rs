@@ -4,6 +4,7 @@
 //! typed errors into one line for the user.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::anyhow;
 use chat_client::{Client, ClientError};
@@ -12,10 +13,11 @@ use groupchat::roster::MemberId;
 use groupchat::Event;
 use pigeonhole::store::StoreError;
 use pigeonhole::stream::StreamError;
+use pigeonhole::transport::Transport;
 use serde_json::json;
 
 use crate::output::{self, emit, gid};
-use crate::profile::{self, Global, Profile};
+use crate::profile::{self, Global, Profile, TransportKind};
 use crate::progress::{self, Progress};
 use crate::resolve;
 
@@ -101,16 +103,31 @@ impl Session {
         })
     }
 
-    /// Opens the profile against its courier.
+    /// Opens the profile against its courier (or kpclientd, with `--transport katzenpost`).
     pub fn online(global: &Global, progress: Option<Progress>) -> anyhow::Result<Self> {
         let profile = Profile::existing(global)?;
-        let courier = profile.courier_url(global)?;
-        let store = profile::http_store(&courier, global.attempts, &profile.trust(global)?)?;
-        let store = match progress {
-            Some(p) => progress::Counting::wrap(store, p.bar),
-            None => store,
+        let (transport, courier) = match global.transport {
+            TransportKind::Simulator => {
+                let courier = profile.courier_url(global)?;
+                let store =
+                    profile::http_store(&courier, global.attempts, &profile.trust(global)?)?;
+                let store = match progress {
+                    Some(p) => progress::Counting::wrap(store, p.bar),
+                    None => store,
+                };
+                (profile::transport(store), courier)
+            }
+            TransportKind::Katzenpost => {
+                let hook = progress.map(|p| {
+                    let bar = p.bar;
+                    Arc::new(move || bar.inc(1)) as katzenpost_transport::BoxHook
+                });
+                let t = profile::katzenpost(global, hook)?;
+                let courier = format!("kpclientd {}", t.addr());
+                (t as Arc<dyn Transport>, courier)
+            }
         };
-        let client = profile::open_client(&profile.dir, Some(profile::transport(store)))?;
+        let client = profile::open_client(&profile.dir, Some(transport))?;
         Ok(Self {
             profile,
             client,

@@ -187,8 +187,12 @@ impl Run {
 pub struct Home {
     /// The directory.
     pub dir: tempfile::TempDir,
-    /// The courier URL passed to every command.
+    /// The courier URL passed to every command (none if empty).
     pub courier: String,
+    /// More environment for every command (the Katzenpost transport's settings).
+    pub env: Vec<(String, String)>,
+    /// How long one command may take.
+    pub timeout: Duration,
 }
 
 impl Home {
@@ -197,7 +201,24 @@ impl Home {
         Self {
             dir: tempfile::tempdir().expect("temporary directory"),
             courier: courier.to_owned(),
+            env: Vec::new(),
+            timeout: COMMAND_TIMEOUT,
         }
+    }
+
+    /// A fresh home whose commands go through the Katzenpost daemon that `daemon_config` (its
+    /// `thinclient.toml`) describes, each allowed `timeout`.
+    pub fn katzenpost(daemon_config: &Path, timeout: Duration) -> Self {
+        let mut home = Self::new("");
+        home.env = vec![
+            ("BACAP_CHAT_TRANSPORT".into(), "katzenpost".into()),
+            (
+                "BACAP_CHAT_DAEMON_CONFIG".into(),
+                daemon_config.display().to_string(),
+            ),
+        ];
+        home.timeout = timeout;
+        home
     }
 
     /// `bacap-chat -p PROFILE ARGS...`, not yet waited for.
@@ -207,12 +228,19 @@ impl Home {
             .arg(profile)
             .args(args)
             .env("BACAP_CHAT_HOME", self.dir.path())
-            .env("BACAP_CHAT_COURIER", &self.courier)
+            .env_remove("BACAP_CHAT_COURIER")
             .env_remove("BACAP_CHAT_PROFILE")
             .env_remove("BACAP_CHAT_ATTEMPTS")
+            .env_remove("BACAP_CHAT_TRANSPORT")
+            .env_remove("BACAP_CHAT_DAEMON")
+            .env_remove("BACAP_CHAT_DAEMON_CONFIG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if !self.courier.is_empty() {
+            c.env("BACAP_CHAT_COURIER", &self.courier);
+        }
         c
     }
 
@@ -225,9 +253,10 @@ impl Home {
         )
     }
 
-    /// Runs `bacap-chat -p PROFILE ARGS...` to completion (within [`COMMAND_TIMEOUT`]).
+    /// Runs `bacap-chat -p PROFILE ARGS...` to completion (within the home's timeout,
+    /// [`COMMAND_TIMEOUT`] unless set).
     pub fn run(&self, profile: &str, args: &[&str]) -> Run {
-        wait(self.spawn(profile, args), COMMAND_TIMEOUT)
+        wait(self.spawn(profile, args), self.timeout)
     }
 
     /// Runs `bacap-chat -p PROFILE ARGS...` with `input` on its stdin, to completion.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::profile::{Global, Profile};
+use crate::profile::{Global, Profile, TransportKind};
 use crate::progress::Progress;
 use crate::session::{self, Session};
 
@@ -47,8 +47,11 @@ pub fn poll(global: &Global) -> anyhow::Result<ExitCode> {
 /// `watch`: polls until interrupted, opening the profile only while polling so other commands
 /// on the same profile (a `post` from another terminal) can run in between.
 pub fn watch(global: &Global, a: WatchArgs) -> anyhow::Result<ExitCode> {
-    // Fail early on a missing profile or courier.
-    Profile::existing(global)?.courier_url(global)?;
+    // Fail early on a missing profile or courier (kpclientd has a default address).
+    let profile = Profile::existing(global)?;
+    if global.transport == TransportKind::Simulator {
+        profile.courier_url(global)?;
+    }
     if !global.json {
         eprintln!("watching; Ctrl-C to stop");
     }

@@ -7,10 +7,11 @@ use anyhow::{bail, Context};
 use clap::Args;
 use groupchat::messages::{FileType, FileUpload};
 use groupchat::Config;
+use pigeonhole::transport::Transport;
 use serde_json::json;
 
 use crate::output::gid;
-use crate::profile::Global;
+use crate::profile::{Global, TransportKind};
 use crate::progress::Progress;
 use crate::session;
 
@@ -81,10 +82,17 @@ pub fn send_file(global: &Global, a: SendFileArgs) -> anyhow::Result<ExitCode> {
         _ => FileType::Arbitrary,
     };
     let len = payload.len();
-    let writes = pigeonhole::transport::store_writes_for_message(
-        FileUpload::message_len(&basename, len),
-        bacap::Geometry::default(),
-    );
+    let message_len = FileUpload::message_len(&basename, len);
+    let writes = match global.transport {
+        TransportKind::Simulator => {
+            pigeonhole::transport::store_writes_for_message(message_len, bacap::Geometry::default())
+        }
+        // Every box is written on its own: the chain and its pointer.
+        TransportKind::Katzenpost => Config::boxes_for(
+            message_len,
+            crate::profile::katzenpost(global, None)?.geometry(),
+        ),
+    };
     let progress = Progress::boxes(
         Some(writes as u64),
         &format!("sending {basename}"),

@@ -131,6 +131,9 @@ pub enum StoreError {
     /// was sent. Retrying does not help until the client trusts it.
     #[error("storage not trusted: {0}")]
     Untrusted(String),
+    /// The storage (or the client daemon in front of it) has no such operation.
+    #[error("not supported: {0}")]
+    Unsupported(String),
 }
 
 /// Box storage: write-once signed boxes, tombstones, batched reads and the copy command.
