@@ -94,7 +94,13 @@ fn plain_http_beyond_loopback_is_refused_before_any_connection() {
     // Linux takes a connection to 0.0.0.0 to this machine, so http://0.0.0.0:PORT is an address
     // beyond loopback to the client's rule, yet any connection a bug made would land on this
     // loopback listener (and nothing would leave the machine).
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    // Below the kernel's ephemeral range (32768 and up), so that no other test's "dead" port
+    // (bound to port 0, then dropped) can be this one, and their clients cannot connect here.
+    let start = 20_000 + (std::process::id() % 10_000) as u16;
+    let listener = (start..32_000)
+        .chain(20_000..start)
+        .find_map(|port| TcpListener::bind(("127.0.0.1", port)).ok())
+        .expect("a free loopback port below the ephemeral range");
     listener.set_nonblocking(true).unwrap();
     let url = format!("http://0.0.0.0:{}", listener.local_addr().unwrap().port());
     let connected = || match listener.accept() {
