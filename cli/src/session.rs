@@ -169,6 +169,11 @@ impl Session {
             ClientError::Stream(StreamError::Store(StoreError::Unavailable(m))) => {
                 anyhow!("courier unreachable at {courier}: {m}")
             }
+            ClientError::Stream(StreamError::Conflict { .. }) => anyhow!(
+                "not sent: our stream's next box already holds something else, so another copy \
+                 of this profile (in use elsewhere, or this one restored from an older backup) \
+                 wrote there; the operation was dropped"
+            ),
             other => anyhow!(other),
         }
     }
