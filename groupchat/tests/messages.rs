@@ -1,6 +1,7 @@
 //! Messages: round trips, katzenqt's decoding rules, membership hashes and hostile input.
 
 use bacap::WriteCap;
+use groupchat::channel::{ChannelError, ChannelMessage};
 use groupchat::display_name::DisplayName;
 use groupchat::membership::MembershipHash;
 use groupchat::messages::{
@@ -283,4 +284,149 @@ fn debug_never_prints_caps_or_file_contents() {
             "{s}"
         );
     }
+}
+
+/// Garbage in every field of the lifecycle messages, the roster and the Welcome's history: an
+/// error naming what is wrong, never a panic.
+#[test]
+fn lifecycle_fields_with_garbage_are_errors() {
+    use ciborium::Value;
+    let body = |msg_type: u8, field: &str, value: Value| {
+        GroupChatMessage::from_cbor(&cbor(map(vec![
+            ("version", 0.into()),
+            ("membership_hash", Value::Bytes(vec![7; 32])),
+            ("msg_type", msg_type.into()),
+            (field, value),
+        ])))
+    };
+    let bytes = |n: usize| Value::Bytes(vec![1; n]);
+    let bad_length = |r: Result<GroupChatMessage, DecodeError>, want: usize| {
+        assert!(
+            matches!(r, Err(DecodeError::BadLength { got, .. }) if got == want),
+            "{r:?}"
+        )
+    };
+    let malformed = |r: Result<GroupChatMessage, DecodeError>| {
+        assert!(matches!(r, Err(DecodeError::Malformed(_))), "{r:?}")
+    };
+    let entry = |member: usize, sealed: usize| {
+        map(vec![("member", bytes(member)), ("sealed", bytes(sealed))])
+    };
+
+    bad_length(body(16, "key", map(vec![("public", bytes(31))])), 31);
+    malformed(body(16, "leave", map(vec![])));
+    bad_length(body(18, "remove", map(vec![("member", bytes(33))])), 33);
+    malformed(body(18, "remove", "dave".into()));
+    // ROTATE: both forms at once, neither, a short member ID, a short substream cap, a short
+    // index entry.
+    malformed(body(
+        19,
+        "rotate",
+        map(vec![
+            ("epoch", 1.into()),
+            ("caps", Value::Array(vec![entry(32, 184)])),
+            ("caps_in", bytes(136)),
+            ("index", Value::Array(vec![bytes(32)])),
+        ]),
+    ));
+    malformed(body(19, "rotate", map(vec![("epoch", 1.into())])));
+    bad_length(
+        body(
+            19,
+            "rotate",
+            map(vec![
+                ("epoch", 1.into()),
+                ("caps", Value::Array(vec![entry(31, 184)])),
+            ]),
+        ),
+        31,
+    );
+    bad_length(
+        body(
+            19,
+            "rotate",
+            map(vec![
+                ("epoch", 1.into()),
+                ("caps_in", bytes(135)),
+                ("index", Value::Array(vec![bytes(32)])),
+            ]),
+        ),
+        135,
+    );
+    bad_length(
+        body(
+            19,
+            "rotate",
+            map(vec![
+                ("epoch", 1.into()),
+                ("caps_in", bytes(136)),
+                ("index", Value::Array(vec![bytes(3)])),
+            ]),
+        ),
+        3,
+    );
+    malformed(body(
+        19,
+        "rotate",
+        map(vec![("epoch", (-1).into()), ("caps", Value::Array(vec![]))]),
+    ));
+    // ROLE: an unknown role, a short member ID.
+    malformed(body(
+        20,
+        "role",
+        map(vec![("member", bytes(32)), ("role", "king".into())]),
+    ));
+    bad_length(
+        body(
+            20,
+            "role",
+            map(vec![("member", bytes(2)), ("role", "admin".into())]),
+        ),
+        2,
+    );
+    // A roster of another length than the member list, and a roster entry with a bad role or
+    // key.
+    let alice = member(1, "alice");
+    let add = map(vec![
+        ("display_name", "alice".into()),
+        ("read_cap", Value::Bytes(alice.read_cap.as_bytes().to_vec())),
+    ]);
+    let roster_entry = |role: &str, key: usize| {
+        map(vec![
+            ("member", bytes(32)),
+            ("role", role.into()),
+            ("epoch", 0.into()),
+            ("key", bytes(key)),
+        ])
+    };
+    let reply = |roster: Vec<Value>| {
+        body(
+            4,
+            "reply_who",
+            map(vec![
+                ("please_adds", Value::Array(vec![add.clone()])),
+                ("roster", Value::Array(roster)),
+            ]),
+        )
+    };
+    assert!(reply(vec![roster_entry("member", 32)]).is_ok());
+    malformed(reply(vec![]));
+    malformed(reply(vec![roster_entry("king", 32)]));
+    bad_length(reply(vec![roster_entry("member", 5)]), 5);
+    // A Welcome with an unknown history setting.
+    let welcome = ChannelMessage::from_cbor(&cbor(map(vec![
+        ("version", 1.into()),
+        ("kind", "welcome".into()),
+        ("group_id", bytes(32)),
+        ("group_name", "g".into()),
+        ("members", Value::Bytes(ReplyWho::of(vec![alice]).to_cbor())),
+        ("history", "everything".into()),
+    ])));
+    assert!(
+        matches!(
+            welcome,
+            Err(ChannelError::Malformed(_) | ChannelError::PleaseAdd(DecodeError::Malformed(_)))
+        ),
+        "{welcome:?}"
+    );
 }
