@@ -12,6 +12,7 @@ use groupchat::channel::{ChannelMessage, ChannelToken, SignedPleaseAdd};
 use groupchat::chat::CHANNEL_CTX;
 use groupchat::display_name::DisplayName;
 use groupchat::group::group_ctx;
+use groupchat::membership::MembershipHash;
 use groupchat::messages::{Body, GroupChatMessage, PleaseAdd, ReplyWho};
 use groupchat::roster::MemberId;
 use groupchat::Event;
@@ -200,8 +201,14 @@ async fn who_resynchronises_a_view_that_lacks_a_member() {
         .filter(|p| p.display_name.as_str() != "bob")
         .collect();
     listed.push(x.clone());
+    let hash = MembershipHash::of_roster(listed.iter().map(|p| {
+        (
+            MemberId::of_cap_bytes(p.read_cap.as_bytes()),
+            &p.display_name,
+        )
+    }));
     let reply = ReplyWho::of(listed);
-    let msg = GroupChatMessage::new(reply.membership_hash(), Body::WhoReply(reply));
+    let msg = GroupChatMessage::new(hash, Body::WhoReply(reply));
     let mut gw = pigeonhole::stream::StreamWriter::new(
         StatefulWriter::new(gcap, &group_ctx(&group)),
         bacap::Geometry::default(),

@@ -231,11 +231,6 @@ impl ReplyWho {
             roster,
         })
     }
-
-    /// The membership hash of this member set (canonical order, whatever the order here).
-    pub fn membership_hash(&self) -> MembershipHash {
-        MembershipHash::of(&self.please_adds)
-    }
 }
 
 /// The kind of a file upload.
