@@ -305,12 +305,7 @@ impl Chat {
         if g.members.contains_key(&newcomer) || g.departed.contains_key(&newcomer) {
             return Err(Error::AlreadyMember);
         }
-        let hash = MembershipHash::of_roster(
-            g.members
-                .iter()
-                .map(|(id, m)| (*id, &m.name))
-                .chain([(newcomer, &pa.display_name)]),
-        );
+        let hash = g.membership_hash_with(&[], Some((newcomer, &pa.display_name)));
         let intro = GroupChatMessage::new(hash, Body::Introduction(pa.clone())).to_cbor();
         let mut members = g.member_list(g.history);
         members.please_adds.push(pa.clone());

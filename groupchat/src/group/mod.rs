@@ -243,7 +243,23 @@ impl Group {
 
     /// The hash of our view of the membership.
     pub fn membership_hash(&self) -> MembershipHash {
-        MembershipHash::of_roster(self.members.iter().map(|(id, m)| (*id, &m.name)))
+        self.membership_hash_with(&[], None)
+    }
+
+    /// The hash of our view without the `excluded` members and with `added`, if any: what our
+    /// view becomes once a removal or an introduction we are sending is applied.
+    pub(crate) fn membership_hash_with(
+        &self,
+        excluded: &[MemberId],
+        added: Option<(MemberId, &DisplayName)>,
+    ) -> MembershipHash {
+        MembershipHash::of_roster(
+            self.members
+                .iter()
+                .filter(|(id, _)| !excluded.contains(id))
+                .map(|(id, m)| (*id, &m.name))
+                .chain(added),
+        )
     }
 
     /// Adds a member a member introduced (`by`), reading its stream from the start of `cap`.

@@ -10,7 +10,6 @@ use zeroize::Zeroizing;
 
 use super::{group_ctx, Group};
 use crate::error::Error;
-use crate::membership::MembershipHash;
 use crate::messages::{
     encode_sealed_entries, Body, GroupChatMessage, MemberReadCap, Rotate, SealedCaps, SealedEntry,
 };
@@ -95,12 +94,7 @@ impl Group {
                 None => missing.push(*id),
             }
         }
-        let hash = MembershipHash::of_roster(
-            self.members
-                .iter()
-                .filter(|(id, _)| !excluded.contains(id))
-                .map(|(id, m)| (*id, &m.name)),
-        );
+        let hash = self.membership_hash_with(excluded, None);
         let encode = |caps: SealedCaps, before: &[Body]| {
             let mut old = Vec::new();
             for body in before
