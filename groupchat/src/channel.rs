@@ -190,11 +190,7 @@ struct SignedWire {
 struct ChannelWire {
     version: u64,
     kind: String,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::wire::opt_bytes"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_bytes")]
     group_id: Option<Vec<u8>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     group_name: Option<String>,
@@ -202,11 +198,7 @@ struct ChannelWire {
     signed_please_add: Option<SignedWire>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::wire::opt_bytes"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_bytes")]
     members: Option<Vec<u8>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     text: Option<String>,

@@ -29,7 +29,6 @@ pub mod messages;
 pub mod records;
 pub mod roster;
 pub mod sealed;
-mod wire;
 
 pub use chat::Chat;
 pub use config::Config;

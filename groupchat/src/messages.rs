@@ -517,11 +517,7 @@ struct RotateWire {
     epoch: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     caps: Option<Vec<SealedEntryWire>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::wire::opt_bytes"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_bytes")]
     caps_in: Option<Vec<u8>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     index: Option<Vec<serde_bytes::ByteBuf>>,

@@ -165,11 +165,7 @@ pub(crate) struct RosterEntryWire {
     member: Vec<u8>,
     role: String,
     epoch: u64,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::wire::opt_bytes"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_bytes")]
     key: Option<Vec<u8>>,
 }
 
