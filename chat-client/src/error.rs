@@ -29,6 +29,10 @@ pub enum ClientError {
     /// resumed by the next network operation. Do not send it again.
     #[error("queued, to be resumed: {0}")]
     Queued(StreamError),
+    /// A queued request could no longer be sent when its turn came (we left the group, say),
+    /// and was dropped.
+    #[error("dropped from the outbox: {0}")]
+    Dropped(String),
     /// The profile was opened without a transport, and the command needs the network.
     #[error("no courier: the profile was opened offline")]
     Offline,

@@ -14,7 +14,7 @@ pub mod files;
 mod lock;
 pub mod storage;
 
-pub use client::Client;
+pub use client::{Client, Sent, Wait};
 pub use error::ClientError;
 pub use lock::LOCK_FILE;
 pub use storage::DatabaseError;

@@ -233,20 +233,21 @@ async fn a_send_the_store_did_not_confirm_is_queued_not_failed() {
             matches!(err, chat_client::ClientError::Queued(_)),
             "{err:?}"
         );
-        // A new send cannot overtake it: it resumes the queued one first, which fails again.
+        // A new send queues behind it (the first is tried again, and fails again).
         let err = offline.post_text(&group, "even later").await.unwrap_err();
         assert!(
-            matches!(err, chat_client::ClientError::Stream(_)),
+            matches!(err, chat_client::ClientError::Queued(_)),
             "{err:?}"
         );
-        assert_eq!(offline.pending_count(), 1);
+        assert_eq!(offline.pending_count(), 2);
     }
     let mut a = pa.open(&store);
     a.post_text(&group, "back online").await.unwrap();
+    assert_eq!(a.pending_count(), 0);
     let mut b = pb.open(&store);
     settle(&mut b).await;
     let got: Vec<String> = texts(&b, &group).into_iter().map(|(_, t)| t).collect();
-    assert_eq!(got, vec!["later".to_owned(), "back online".to_owned()]);
+    assert_eq!(got, ["later", "even later", "back online"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

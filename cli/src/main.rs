@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{channel, courier, group, join, lifecycle, poll, post};
+use commands::{channel, courier, group, join, lifecycle, outbox, poll, post};
 
 /// Group chat over a mixnet, in the Katzenpost style.
 #[derive(Debug, Parser)]
@@ -58,8 +58,13 @@ enum Command {
     Post(post::PostArgs),
     /// Send a file to a group.
     SendFile(post::SendFileArgs),
-    /// Poll every stream once and print what arrived.
+    /// Poll every stream once and print what arrived (sending what waits in the outbox).
     Poll,
+    /// What waits to be sent: list it (the default), send it now, or drop an entry.
+    Outbox {
+        #[command(subcommand)]
+        cmd: Option<outbox::OutboxCmd>,
+    },
     /// Poll repeatedly and print what arrives, until interrupted.
     Watch(poll::WatchArgs),
     /// Print a group's history.
@@ -107,6 +112,7 @@ fn main() -> ExitCode {
         Command::Post(a) => post::post(&global, a),
         Command::SendFile(a) => post::send_file(&global, a),
         Command::Poll => poll::poll(&global),
+        Command::Outbox { cmd } => outbox::run(&global, cmd),
         Command::Watch(a) => poll::watch(&global, a),
         Command::History(a) => group::history(&global, a),
         Command::Who(a) => group::who(&global, a),

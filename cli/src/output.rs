@@ -2,6 +2,7 @@
 //! snake_case fields.
 
 use groupchat::channel::GroupId;
+use groupchat::chat::OutboxEntry;
 use groupchat::group::Standing;
 use groupchat::records::Content;
 use groupchat::{Event, GroupInfo, HistoryEntry};
@@ -296,7 +297,40 @@ pub fn event_json(ev: &Event, name_of: &dyn Fn(&GroupId) -> String) -> Value {
             "event": "refused", "group": gid(group), "group_name": name_of(group),
             "by": hex::encode(by.0), "request": request, "reason": reason,
         }),
+        Event::OutboxSent { entry } => {
+            let mut v = outbox_json(entry, name_of);
+            v["event"] = json!("sent");
+            v
+        }
+        Event::OutboxDropped { entry, reason } => {
+            let mut v = outbox_json(entry, name_of);
+            v["event"] = json!("dropped");
+            v["reason"] = json!(reason);
+            v
+        }
     }
+}
+
+/// An outbox entry as JSON.
+pub fn outbox_json(e: &OutboxEntry, name_of: &dyn Fn(&GroupId) -> String) -> Value {
+    json!({
+        "entry": e.entry, "kind": e.kind,
+        "group": e.group.as_ref().map(gid), "group_name": e.group.as_ref().map(name_of),
+        "channel": e.channel, "boxes": e.boxes, "attempts": e.attempts,
+        "last_error": e.last_error, "may_have_landed": e.may_have_landed,
+        "queued_ms": e.queued_ms,
+    })
+}
+
+/// What an outbox entry is, for people: `post to friends`, `text to bob`.
+pub fn outbox_what(e: &OutboxEntry, name_of: &dyn Fn(&GroupId) -> String) -> String {
+    let to = match (&e.group, &e.channel) {
+        (Some(g), Some(c)) => format!("{} (over channel {c})", name_of(g)),
+        (Some(g), None) => name_of(g),
+        (None, Some(c)) => format!("channel {c}"),
+        (None, None) => "?".into(),
+    };
+    format!("{} to {to}", e.kind)
 }
 
 /// A poll event for people.
@@ -408,6 +442,11 @@ pub fn event_line(ev: &Event, name_of: &dyn Fn(&GroupId) -> String) -> String {
             "[{}] refused {}'s request to {request}: {reason}",
             name_of(group),
             by.short()
+        ),
+        Event::OutboxSent { entry } => format!("sent: {}", outbox_what(entry, name_of)),
+        Event::OutboxDropped { entry, reason } => format!(
+            "dropped from the outbox, never sent: {}: {reason}",
+            outbox_what(entry, name_of)
         ),
     }
 }

@@ -67,6 +67,12 @@ pub struct Global {
     /// Print data as JSON, one object per line.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Wait until what the command sends landed, and fail (exit 1) if it cannot land now.
+    /// Without it, a command gives the courier a bounded try (half a second; a file upload
+    /// as long as the courier answers) and leaves what did not land in the outbox, for the
+    /// next command that reaches the courier.
+    #[arg(long, global = true, env = "BACAP_CHAT_WAIT")]
+    pub wait: bool,
     /// The network that carries the boxes: the courier simulator's HTTP protocol, or a
     /// Katzenpost mixnet through its client daemon, kpclientd (`--daemon`).
     #[arg(

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::anyhow;
-use chat_client::{Client, ClientError};
+use chat_client::{Client, ClientError, Sent, Wait};
 use groupchat::channel::GroupId;
 use groupchat::roster::MemberId;
 use groupchat::Event;
@@ -30,6 +30,9 @@ pub struct Session {
     courier: String,
     json: bool,
 }
+
+/// How long a command waits for what it sends without `--wait`.
+pub const TRY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A single-threaded runtime for one command.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -73,15 +76,26 @@ pub async fn online_in<T>(
     let result = async {
         let mut s = Session::online(global, progress)?;
         let args = resolve(&s)?;
-        let done = async {
-            s.resume().await?;
-            command(&mut s, args).await
+        s.client.set_wait(if global.wait {
+            Wait::Landed
+        } else {
+            Wait::AtMost(TRY)
+        });
+        match command(&mut s, args).await {
+            Ok(()) => Ok(()),
+            Err(e) => match e.downcast::<ClientError>() {
+                // Without --wait, what did not land waits in the outbox: not a failure.
+                Ok(ClientError::Queued(why))
+                    if !global.wait
+                        && !matches!(why, StreamError::Store(StoreError::Untrusted(_))) =>
+                {
+                    s.queued(None, Some(why.to_string()));
+                    Ok(())
+                }
+                Ok(e) => Err(s.net(e)),
+                Err(e) => Err(e),
+            },
         }
-        .await;
-        done.map_err(|e| match e.downcast::<ClientError>() {
-            Ok(e) => s.net(e),
-            Err(e) => e,
-        })
     }
     .await;
     if let Some(bar) = bar {
@@ -158,7 +172,9 @@ impl Session {
                  completes it",
             ),
             ClientError::Stream(StreamError::Store(StoreError::Untrusted(m))) => untrusted(&m, ""),
-            ClientError::Queued(StreamError::Store(StoreError::Unavailable(m))) => anyhow!(
+            ClientError::Queued(StreamError::Store(
+                StoreError::Unavailable(m) | StoreError::Unreachable(m),
+            )) => anyhow!(
                 "courier unreachable at {courier} ({m}); the operation is saved and the next \
                  command that reaches the courier (e.g. `bacap-chat poll`) completes it"
             ),
@@ -166,7 +182,9 @@ impl Session {
                 "the courier at {courier} did not confirm ({inner}); the operation is saved and \
                  the next command that reaches the courier (e.g. `bacap-chat poll`) completes it"
             ),
-            ClientError::Stream(StreamError::Store(StoreError::Unavailable(m))) => {
+            ClientError::Stream(StreamError::Store(
+                StoreError::Unavailable(m) | StoreError::Unreachable(m),
+            )) => {
                 anyhow!("courier unreachable at {courier}: {m}")
             }
             ClientError::Stream(StreamError::Conflict { .. }) => anyhow!(
@@ -178,18 +196,55 @@ impl Session {
         }
     }
 
-    /// Resumes any operation a killed or failed earlier command left, and says so.
-    async fn resume(&mut self) -> anyhow::Result<()> {
-        let before = self.client.pending_count();
-        if before == 0 {
-            return Ok(());
+    /// Says what still waits in the outbox after a poll, if anything (people only: JSON
+    /// readers have the events).
+    pub fn outbox_note(&self) {
+        let entries = self.client.outbox();
+        if entries.is_empty() || self.json {
+            return;
         }
-        self.client.resume_pending().await?;
-        self.done(
-            format!("resumed {before} pending operation(s)"),
-            json!({"event": "resumed", "operations": before}),
+        let why = entries
+            .iter()
+            .find_map(|e| e.last_error.clone())
+            .map(|e| format!(" (last error: {e})"))
+            .unwrap_or_default();
+        println!(
+            "{} waiting in the outbox{why}; `bacap-chat outbox` lists them",
+            entries.len()
         );
-        Ok(())
+    }
+
+    /// Prints what a sending command achieved: `text` (or `v`) if it landed, else that it
+    /// waits in the outbox.
+    pub fn sent(&self, sent: Sent, text: impl Into<String>, v: serde_json::Value) {
+        match sent {
+            Sent::Landed => self.done(text, v),
+            Sent::Queued { entry } => self.queued(Some(entry), None),
+        }
+    }
+
+    /// Says that what the command sends waits in the outbox (as entry `entry`, if known), and
+    /// why if it was tried.
+    pub fn queued(&self, entry: Option<u64>, why: Option<String>) {
+        let waiting = self.client.pending_count();
+        let courier = &self.courier;
+        let reason = match &why {
+            Some(why) => format!("the courier at {courier} did not take it ({why})"),
+            None => format!(
+                "the courier at {courier} did not confirm within {} ms",
+                TRY.as_millis()
+            ),
+        };
+        self.done(
+            format!(
+                "queued{}: {reason}; {waiting} in the outbox go out with the next command \
+                 that reaches the courier (`bacap-chat poll`, `watch` or `outbox send`)",
+                entry
+                    .map(|e| format!(" as outbox entry {e}"))
+                    .unwrap_or_default()
+            ),
+            json!({"event": "queued", "entry": entry, "reason": why, "outbox": waiting}),
+        );
     }
 
     /// The group a command names: its name, its ID, or a unique ID prefix.

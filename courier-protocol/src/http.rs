@@ -59,6 +59,9 @@ impl RetryPolicy {
     }
 }
 
+/// How many refused connections in a row, with nothing sent, make a courier unreachable.
+const CONNECT_ATTEMPTS: u32 = 3;
+
 /// Whom the client trusts to be the courier, and which plain-HTTP couriers it accepts.
 #[derive(Debug, Clone, Default)]
 pub struct Trust {
@@ -200,6 +203,8 @@ impl HttpStore {
     ) -> Result<Reply, StoreError> {
         let bytes = wire::encode_request(query_id, query);
         let mut last_error = String::new();
+        let mut sent = false;
+        let mut refused = 0;
         for attempt in 0..self.policy.max_attempts {
             if attempt > 0 {
                 tokio::time::sleep(self.policy.backoff(attempt - 1)).await;
@@ -207,16 +212,33 @@ impl HttpStore {
             match self.send_once(bytes.clone()).await {
                 Ok(reply) => return Ok(reply),
                 Err(Failure::Untrusted(e)) => return Err(StoreError::Untrusted(e)),
+                Err(Failure::NoConnection(e)) => {
+                    tracing::debug!(attempt, error = %e, op = query.op_name(), "cannot connect");
+                    last_error = e;
+                    refused += 1;
+                    // A courier that refuses connections is down: the caller keeps the
+                    // operation for later rather than wait out the whole retry budget.
+                    if refused >= CONNECT_ATTEMPTS && !sent {
+                        break;
+                    }
+                }
                 Err(Failure::NoReply(e)) => {
                     tracing::debug!(attempt, error = %e, op = query.op_name(), "no reply, resending");
                     last_error = e;
+                    sent = true;
                 }
             }
         }
-        Err(StoreError::Unavailable(format!(
-            "no reply after {} attempts: {last_error}",
-            self.policy.max_attempts
-        )))
+        if sent {
+            Err(StoreError::Unavailable(format!(
+                "no reply after {} attempts: {last_error}",
+                self.policy.max_attempts
+            )))
+        } else {
+            Err(StoreError::Unreachable(format!(
+                "cannot connect: {last_error}"
+            )))
+        }
     }
 
     /// One attempt: `Ok` with the decoded reply, `Err` if no complete protocol reply arrived.
@@ -233,6 +255,7 @@ impl HttpStore {
                     "the TLS certificate of {} is rejected: {why}",
                     self.url.origin().ascii_serialization()
                 )),
+                None if e.is_connect() => Failure::NoConnection(chain(&e)),
                 None => Failure::NoReply(format!("request failed: {}", chain(&e))),
             })?;
         let status = response.status();
@@ -253,6 +276,8 @@ impl HttpStore {
 
 /// Why one attempt got no reply.
 enum Failure {
+    /// No connection could be made, so nothing was sent.
+    NoConnection(String),
     /// Nothing (complete) came back: resend.
     NoReply(String),
     /// The courier's certificate does not verify: resending cannot help.
@@ -439,7 +464,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unreachable_courier_is_unavailable_after_bounded_retries() {
+    async fn a_courier_that_refuses_connections_is_unreachable_after_three_tries() {
         // Bind then drop a listener so the port is (almost certainly) closed.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -449,7 +474,7 @@ mod tests {
         let store = HttpStore::with_policy(
             &format!("http://127.0.0.1:{port}"),
             RetryPolicy {
-                max_attempts: 3,
+                max_attempts: 10,
                 initial_backoff: Duration::from_millis(1),
                 max_backoff: Duration::from_millis(2),
                 attempt_timeout: Duration::from_secs(1),
@@ -458,8 +483,8 @@ mod tests {
         .unwrap();
         let err = store.read(&BoxId::from_array([0; 32])).await.unwrap_err();
         match err {
-            StoreError::Unavailable(m) => assert!(m.contains("3 attempts"), "{m}"),
-            other => panic!("expected Unavailable, got {other:?}"),
+            StoreError::Unreachable(m) => assert!(m.contains("cannot connect"), "{m}"),
+            other => panic!("expected Unreachable, got {other:?}"),
         }
     }
 }

@@ -58,6 +58,22 @@ pub enum ChannelError {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GroupId(pub [u8; 32]);
 
+impl serde::Serialize for GroupId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for GroupId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let b = serde_bytes::ByteBuf::deserialize(d)?;
+        b.as_slice()
+            .try_into()
+            .map(Self)
+            .map_err(|_| serde::de::Error::custom("a group ID is not 32 bytes"))
+    }
+}
+
 impl fmt::Debug for GroupId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "GroupId(")?;

@@ -40,6 +40,12 @@ pub enum Error {
     /// We no longer read or write this group (we left, were removed, or it was deleted).
     #[error("no longer a member of group {0:?}")]
     NotAMember(GroupId),
+    /// No outbox entry of this number.
+    #[error("no entry {0} in the outbox")]
+    NotInOutbox(u64),
+    /// An outbox entry that can no longer be dropped.
+    #[error("cannot drop: {0}")]
+    NotDroppable(&'static str),
     /// Our role does not allow it, or it cannot be done to that member.
     #[error("not allowed: {0}")]
     NotAllowed(&'static str),

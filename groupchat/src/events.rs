@@ -213,6 +213,18 @@ pub enum Event {
         /// Why it was refused.
         reason: String,
     },
+    /// What the user asked to send landed.
+    OutboxSent {
+        /// The outbox entry, as it was.
+        entry: crate::chat::OutboxEntry,
+    },
+    /// What the user asked to send can never be sent and was dropped.
+    OutboxDropped {
+        /// The outbox entry, as it was.
+        entry: crate::chat::OutboxEntry,
+        /// Why.
+        reason: String,
+    },
     /// A peer sent something unusable (or a stream is stuck); it was reported and skipped.
     Problem {
         /// Where: `group <id> member <id>` or `channel <label>`.

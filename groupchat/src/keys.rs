@@ -27,6 +27,8 @@ pub const INVITATION_IN: &[u8] = b"inv-in/";
 pub const INVITATION_OUT: &[u8] = b"inv-out/";
 /// Prefix of pending operations.
 pub const PENDING: &[u8] = b"pending/";
+/// Requests queued behind a pending operation of one of their streams, by sequence number.
+pub const QUEUED: &[u8] = b"queued/";
 /// Prefix of group history.
 pub const GROUP_HISTORY: &[u8] = b"hist/g/";
 /// Prefix of channel history.
@@ -56,6 +58,10 @@ pub fn invitation_out(id: &[u8; 32], label: &str) -> Vec<u8> {
 pub fn pending(seq: u64) -> Vec<u8> {
     cat(&[PENDING, &seq.to_be_bytes()])
 }
+/// `queued/` + seq.
+pub fn queued(seq: u64) -> Vec<u8> {
+    cat(&[QUEUED, &seq.to_be_bytes()])
+}
 /// `hist/g/` + group ID (the prefix of one group's history).
 pub fn group_history_prefix(id: &[u8; 32]) -> Vec<u8> {
     cat(&[GROUP_HISTORY, id])
@@ -82,4 +88,5 @@ pub const STATE: &[&[u8]] = &[
     INVITATION_IN,
     INVITATION_OUT,
     PENDING,
+    QUEUED,
 ];

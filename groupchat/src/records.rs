@@ -230,7 +230,7 @@ pub struct InvitationOutRecord {
 }
 
 /// A stream a pending operation advances.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TargetRecord {
     /// Our stream of this group.
     Group(#[serde(with = "serde_bytes")] Vec<u8>),
@@ -404,6 +404,48 @@ pub struct PendingRecord {
     /// What to record once it landed.
     #[zeroize(skip)]
     pub completion: Completion,
+    /// The user's request it was prepared from; `None` for what the client owes by itself (a
+    /// WHO answer, a rotation, tombstones).
+    #[zeroize(skip)]
+    #[serde(default)]
+    pub from: Option<RequestMeta>,
+    /// How many times it was sent.
+    #[zeroize(skip)]
+    #[serde(default)]
+    pub attempts: u32,
+    /// How many of those may have reached storage (counted before each try, taken back when a
+    /// try could not connect): while zero, none of its boxes landed.
+    #[zeroize(skip)]
+    #[serde(default)]
+    pub reached: u32,
+    /// Why the last try did not land, or empty.
+    #[zeroize(skip)]
+    #[serde(default)]
+    pub last_error: String,
+}
+
+/// What the outbox shows of an operation prepared from a user's request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RequestMeta {
+    /// The entry's number in the outbox (the request's sequence number).
+    pub entry: u64,
+    /// What kind of request (`post`, `file`, `text`, `invite`, ...).
+    pub kind: String,
+    /// When it was queued (Unix milliseconds).
+    pub queued_ms: u64,
+}
+
+/// A user's request waiting behind an earlier operation on one of its streams, prepared once
+/// that one landed.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+pub struct RequestRecord {
+    /// Version.
+    pub v: u32,
+    /// When it was queued (Unix milliseconds).
+    pub queued_ms: u64,
+    /// The request (its texts and files are private).
+    #[zeroize(skip)]
+    pub request: crate::chat::Request,
 }
 
 /// One history entry.

@@ -18,6 +18,22 @@ pub const MEMBER_ID_LEN: usize = 32;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MemberId(pub [u8; MEMBER_ID_LEN]);
 
+impl serde::Serialize for MemberId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MemberId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let b = serde_bytes::ByteBuf::deserialize(d)?;
+        b.as_slice()
+            .try_into()
+            .map(Self)
+            .map_err(|_| serde::de::Error::custom("a member ID is not 32 bytes"))
+    }
+}
+
 impl MemberId {
     /// The ID of the member introduced with `cap`.
     pub fn of(cap: &ReadCap) -> Self {

@@ -83,7 +83,7 @@ impl Connection {
     /// connected to the mixnet and has sent a PKI document naming a courier.
     pub async fn open(addr: &DaemonAddr, timeout: Duration) -> Result<Self, StoreError> {
         let unreachable = |e: std::io::Error| {
-            StoreError::Unavailable(format!("cannot connect to kpclientd at {addr}: {e}"))
+            StoreError::Unreachable(format!("cannot connect to kpclientd at {addr}: {e}"))
         };
         let connect = async {
             Ok::<_, std::io::Error>(match addr {

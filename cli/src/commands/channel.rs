@@ -163,8 +163,9 @@ pub fn run(global: &Global, cmd: ChannelCmd) -> anyhow::Result<ExitCode> {
             None,
             |_| Ok(()),
             async |s, ()| {
-                s.client.send_channel_text(&label, &text).await?;
-                s.done(
+                let sent = s.client.send_channel_text(&label, &text).await?;
+                s.sent(
+                    sent,
                     format!("sent to {label}"),
                     json!({"channel": label, "sent": true}),
                 );

@@ -198,8 +198,9 @@ pub fn who(global: &Global, a: GroupArg) -> anyhow::Result<ExitCode> {
         None,
         |s| s.group(&a.group),
         async |s, id| {
-            s.client.who(&id).await?;
-            s.done(
+            let sent = s.client.who(&id).await?;
+            s.sent(
+                sent,
                 format!(
                     "asked {} WHO; members' answers arrive with `poll`",
                     s.group_name(&id)

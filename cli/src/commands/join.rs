@@ -48,8 +48,9 @@ pub fn invite(global: &Global, a: InviteArgs) -> anyhow::Result<ExitCode> {
         None,
         |s| s.group(&a.group),
         async |s, id| {
-            s.client.invite(&id, &a.channel).await?;
-            s.done(
+            let sent = s.client.invite(&id, &a.channel).await?;
+            s.sent(
+                sent,
                 format!("invited {} to {}", a.channel, s.group_name(&id)),
                 json!({"group": gid(&id), "channel": a.channel, "invited": true}),
             );
@@ -113,8 +114,9 @@ pub fn accept(global: &Global, a: AcceptArgs) -> anyhow::Result<ExitCode> {
         Ok((id, dn))
     };
     session::online(global, None, resolve, async |s, (id, dn)| {
-        s.client.accept_invitation(&id, &dn).await?;
-        s.done(
+        let sent = s.client.accept_invitation(&id, &dn).await?;
+        s.sent(
+            sent,
             format!("asked to join as {dn:?}; wait for the introducer's approval, then `poll`"),
             json!({"group": gid(&id), "display_name": dn, "accepted": true}),
         );
@@ -129,8 +131,10 @@ pub fn approve(global: &Global, a: InviteArgs) -> anyhow::Result<ExitCode> {
         None,
         |s| s.group(&a.group),
         async |s, id| {
-            s.client.approve(&id, &a.channel).await?;
-            s.done(
+            let (sent, events) = s.client.approve(&id, &a.channel).await?;
+            s.print_events(&events);
+            s.sent(
+                sent,
                 format!("approved {} into {}", a.channel, s.group_name(&id)),
                 json!({"group": gid(&id), "channel": a.channel, "approved": true}),
             );
@@ -146,8 +150,9 @@ pub fn revise(global: &Global, a: ReviseArgs) -> anyhow::Result<ExitCode> {
         None,
         |s| s.group(&a.group),
         async |s, id| {
-            s.client.ask_revise(&id, &a.channel, &a.reason).await?;
-            s.done(
+            let sent = s.client.ask_revise(&id, &a.channel, &a.reason).await?;
+            s.sent(
+                sent,
                 format!("asked {} for another display name", a.channel),
                 json!({"group": gid(&id), "channel": a.channel, "revise": true}),
             );

@@ -49,8 +49,9 @@ pub fn leave(global: &Global, a: GroupArg) -> anyhow::Result<ExitCode> {
         |s| s.group(&a.group),
         async |s, id| {
             let name = s.group_name(&id);
-            s.client.leave(&id).await?;
-            s.done(
+            let sent = s.client.leave(&id).await?;
+            s.sent(
+                sent,
                 format!("left {name}; its history stays (`bacap-chat history {name}`)"),
                 json!({"event": "left", "group": gid(&id), "group_name": name}),
             );
@@ -68,9 +69,10 @@ pub fn remove(global: &Global, a: MemberArgs) -> anyhow::Result<ExitCode> {
     };
     session::online(global, None, resolve, async |s, (id, member)| {
         let name = s.member_name(&id, &member);
-        let events = s.client.remove(&id, &member).await?;
+        let (sent, events) = s.client.remove(&id, &member).await?;
         s.print_events(&events);
-        s.done(
+        s.sent(
+            sent,
             format!(
                 "removed {name} ({}) from {}; we moved to a new stream without them",
                 member.short(),
@@ -92,10 +94,11 @@ pub fn rotate(global: &Global, a: GroupArg) -> anyhow::Result<ExitCode> {
         None,
         |s| s.group(&a.group),
         async |s, id| {
-            let events = s.client.rotate(&id).await?;
+            let (sent, events) = s.client.rotate(&id).await?;
             s.print_events(&events);
             let epoch = s.client.group_info(&id)?.epoch;
-            s.done(
+            s.sent(
+                sent,
                 format!(
                     "moved to a new stream in {} (epoch {epoch})",
                     s.group_name(&id)
@@ -119,9 +122,10 @@ pub fn role(global: &Global, a: RoleArgs) -> anyhow::Result<ExitCode> {
         Ok((id, member))
     };
     session::online(global, None, resolve, async |s, (id, member)| {
-        s.client.set_role(&id, &member, role).await?;
+        let sent = s.client.set_role(&id, &member, role).await?;
         let name = s.member_name(&id, &member);
-        s.done(
+        s.sent(
+            sent,
             format!("{name} is {role} in {} now", s.group_name(&id)),
             json!({
                 "event": "role_changed", "group": gid(&id), "member": hex::encode(member.0),
@@ -140,8 +144,9 @@ pub fn delete(global: &Global, a: GroupArg) -> anyhow::Result<ExitCode> {
         |s| s.group(&a.group),
         async |s, id| {
             let name = s.group_name(&id);
-            s.client.delete(&id).await?;
-            s.done(
+            let sent = s.client.delete(&id).await?;
+            s.sent(
+                sent,
                 format!("deleted {name}; our boxes are tombstoned, its history stays"),
                 json!({"event": "group_deleted", "group": gid(&id), "group_name": name}),
             );

@@ -7,6 +7,7 @@ pub mod courier;
 pub mod group;
 pub mod join;
 pub mod lifecycle;
+pub mod outbox;
 pub mod poll;
 pub mod post;
 pub mod profile;

@@ -27,6 +27,7 @@ async fn poll_once(s: &mut Session) -> anyhow::Result<()> {
     if events.is_empty() && !s.json() {
         println!("nothing new");
     }
+    s.outbox_note();
     Ok(())
 }
 
@@ -69,6 +70,7 @@ pub fn watch(global: &Global, a: WatchArgs) -> anyhow::Result<ExitCode> {
                 r = session::online_in(global, Some(polling(global)), |_| Ok(()), async |s, ()| {
                     let events = s.client.poll().await?;
                     s.print_events(&events);
+                    s.outbox_note();
                     Ok(())
                 }) => {
                     // A courier that went away may come back: say so and keep watching.

@@ -44,8 +44,9 @@ pub fn post(global: &Global, a: PostArgs) -> anyhow::Result<ExitCode> {
         None,
         |s| s.group(&a.group),
         async |s, id| {
-            s.client.post_text(&id, &a.text).await?;
-            s.done(
+            let sent = s.client.post_text(&id, &a.text).await?;
+            s.sent(
+                sent,
                 format!("posted to {}", s.group_name(&id)),
                 json!({"group": gid(&id), "posted": true}),
             );
@@ -103,10 +104,15 @@ pub fn send_file(global: &Global, a: SendFileArgs) -> anyhow::Result<ExitCode> {
         Some(progress),
         |s| s.group(&a.group),
         async |s, id| {
-            s.client
+            // An upload goes on as long as the courier answers; an unreachable one leaves it
+            // queued at once.
+            s.client.set_wait(chat_client::Wait::Landed);
+            let sent = s
+                .client
                 .send_file(&id, &basename, filetype, payload)
                 .await?;
-            s.done(
+            s.sent(
+                sent,
                 format!("sent {basename} ({len} bytes) to {}", s.group_name(&id)),
                 json!({"group": gid(&id), "basename": basename, "len": len, "sent": true}),
             );

@@ -123,6 +123,12 @@ impl Chat {
         id: &GroupId,
         member: &MemberId,
     ) -> Result<OpId, Error> {
+        self.check_remove(id, member)?;
+        self.queue_rotation(rng, *id, vec![Body::Remove(*member)], Some(*member))
+    }
+
+    /// Whether we may remove `member` from group `id`.
+    pub(super) fn check_remove(&self, id: &GroupId, member: &MemberId) -> Result<(), Error> {
         let g = self.live_group(id)?;
         if !g.my_role().is_some_and(|r| r.may_remove()) {
             return Err(Error::NotAllowed(
@@ -133,11 +139,10 @@ impl Chat {
             return Err(Error::NotAllowed("to go yourself, leave the group"));
         }
         match g.members.get(member).map(|m| m.role) {
-            None => return Err(Error::UnknownMember(*member)),
-            Some(Role::Owner) => return Err(Error::NotAllowed("the owner cannot be removed")),
-            Some(_) => {}
+            None => Err(Error::UnknownMember(*member)),
+            Some(Role::Owner) => Err(Error::NotAllowed("the owner cannot be removed")),
+            Some(_) => Ok(()),
         }
-        self.queue_rotation(rng, *id, vec![Body::Remove(*member)], Some(*member))
     }
 
     /// Queues our move to a new stream, sealed to every member we count: what a stolen copy of
@@ -160,6 +165,22 @@ impl Chat {
         member: &MemberId,
         role: Role,
     ) -> Result<OpId, Error> {
+        self.check_set_role(id, member, role)?;
+        let completion = Completion::RoleSet {
+            group: id.0.to_vec(),
+            member: member.0.to_vec(),
+            role: role.as_str().to_owned(),
+        };
+        self.queue_group(rng, *id, Body::SetRole(*member, role), completion)
+    }
+
+    /// Whether we may give `member` of group `id` the role `role`.
+    pub(super) fn check_set_role(
+        &self,
+        id: &GroupId,
+        member: &MemberId,
+        role: Role,
+    ) -> Result<(), Error> {
         let g = self.live_group(id)?;
         if g.my_role() != Some(Role::Owner) {
             return Err(Error::NotAllowed("only the owner sets roles"));
@@ -173,12 +194,15 @@ impl Chat {
         if !g.members.contains_key(member) {
             return Err(Error::UnknownMember(*member));
         }
-        let completion = Completion::RoleSet {
-            group: id.0.to_vec(),
-            member: member.0.to_vec(),
-            role: role.as_str().to_owned(),
-        };
-        self.queue_group(rng, *id, Body::SetRole(*member, role), completion)
+        Ok(())
+    }
+
+    /// Whether we may delete group `id`.
+    pub(super) fn check_delete(&self, id: &GroupId) -> Result<(), Error> {
+        if self.live_group(id)?.my_role() != Some(Role::Owner) {
+            return Err(Error::NotAllowed("only the owner deletes the group"));
+        }
+        Ok(())
     }
 
     /// Queues our DELETE of the group (we must be the owner): every member stops reading it
@@ -188,10 +212,7 @@ impl Chat {
         rng: &mut R,
         id: &GroupId,
     ) -> Result<OpId, Error> {
-        let g = self.live_group(id)?;
-        if g.my_role() != Some(Role::Owner) {
-            return Err(Error::NotAllowed("only the owner deletes the group"));
-        }
+        self.check_delete(id)?;
         let completion = Completion::Deleted {
             group: id.0.to_vec(),
         };
@@ -215,7 +236,7 @@ impl Chat {
     }
 
     /// A group we still read and write.
-    fn live_group(&self, id: &GroupId) -> Result<&Group, Error> {
+    pub(super) fn live_group(&self, id: &GroupId) -> Result<&Group, Error> {
         let g = self.group(id)?;
         if !g.is_live() {
             return Err(Error::NotAMember(*id));

@@ -37,10 +37,10 @@ fn group_id_from(bytes: &[u8], record: &'static str) -> Result<GroupId, Error> {
 /// Invitations received (by group) and sent (by group and channel), and which changed.
 #[derive(Default)]
 pub(crate) struct Invitations {
-    inbound: BTreeMap<GroupId, InvitationInRecord>,
+    pub(super) inbound: BTreeMap<GroupId, InvitationInRecord>,
     /// The writers of our future group streams, of the invitations we answered.
     answered: BTreeMap<GroupId, StatefulWriter>,
-    outbound: BTreeMap<(GroupId, String), InvitationOutRecord>,
+    pub(super) outbound: BTreeMap<(GroupId, String), InvitationOutRecord>,
     changed_in: BTreeSet<GroupId>,
     changed_out: BTreeSet<(GroupId, String)>,
 }

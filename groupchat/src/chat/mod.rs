@@ -6,8 +6,9 @@
 //!
 //! - commands (`create_group`, `post_text`, `invite`, `approve`, ...) change state and queue
 //!   the network operation they need as a pending record;
-//! - [`Chat::next_operation`] gives the oldest pending operation, and
-//!   [`Chat::handle_written`] takes its outcome;
+//! - [`Chat::submit`] queues what the user asked to send (see [`requests`] for the order per
+//!   stream), [`Chat::runnable`] gives the operations that may run now, and
+//!   [`Chat::handle_written`] takes an outcome;
 //! - [`Chat::poll_reads`] gives the boxes to read next, and [`Chat::handle_reads`] takes what
 //!   they hold and returns the events for the user;
 //! - [`Chat::take_files`] and [`Chat::take_changes`] give what to write: received files first,
@@ -22,6 +23,7 @@ mod join;
 mod log;
 mod operations;
 mod reads;
+mod requests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -41,10 +43,12 @@ pub use log::FileToSave;
 pub(crate) use log::Log;
 pub use operations::{OpId, Operation, Write, Written};
 pub use reads::{PollProgress, ReadRound};
+pub use requests::{OutboxEntry, Request};
 
 use channels::Channels;
 use join::Invitations;
 use operations::Outbox;
+use requests::Requests;
 
 /// The BACAP context of channel streams.
 pub const CHANNEL_CTX: &[u8] = b"bacap-chat/channel/v1";
@@ -81,6 +85,7 @@ pub struct Chat {
     channels: Channels,
     invitations: Invitations,
     outbox: Outbox,
+    requests: Requests,
     log: Log,
     /// A record that must be written although nothing else changed (the profile record of a
     /// new profile).
@@ -120,6 +125,7 @@ impl Chat {
         let mut channels = Channels::default();
         let mut invitations = Invitations::default();
         let mut outbox = Outbox::default();
+        let mut requests = Requests::default();
         for (key, value) in records {
             let value = Zeroizing::new(value);
             if key == keys::PROFILE {
@@ -144,6 +150,8 @@ impl Chat {
                 invitations.load_outbound(&value)?;
             } else if key.starts_with(keys::PENDING) {
                 outbox.load(&key, &value)?;
+            } else if key.starts_with(keys::QUEUED) {
+                requests.load(&key, &value)?;
             }
         }
         let mut extra = Vec::new();
@@ -163,6 +171,7 @@ impl Chat {
             channels,
             invitations,
             outbox,
+            requests,
             log: Log::new(next_seq),
             extra,
             stuck: HashMap::new(),
@@ -195,6 +204,12 @@ impl Chat {
         std::mem::take(&mut self.log.files)
     }
 
+    /// What happened to the outbox since the last call (entries sent or dropped), for the
+    /// user.
+    pub fn take_events(&mut self) -> Vec<crate::Event> {
+        std::mem::take(&mut self.log.events)
+    }
+
     /// Every record changed since the last call, to store in one atomic batch.
     pub fn take_changes(&mut self) -> Changes {
         let mut c = Changes {
@@ -212,6 +227,7 @@ impl Chat {
         self.channels.take_changes(&mut c);
         self.invitations.take_changes(&mut c);
         self.outbox.take_changes(&mut c);
+        self.requests.take_changes(&mut c);
         for (key, rec) in std::mem::take(&mut self.log.entries) {
             c.puts.push((key, records::encode(&rec)));
         }

@@ -11,18 +11,22 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bacap::StatefulWriter;
+use bacap::{Geometry, StatefulWriter};
+use pigeonhole::store::StoreError;
 use pigeonhole::stream::{AllOrNothingPlan, Outgoing, StreamError};
 use zeroize::Zeroizing;
 
+use super::requests::{lane, OutboxEntry};
 use super::{Changes, Chat, Log};
 use crate::channel::GroupId;
 use crate::error::Error;
+use crate::events::Event;
 use crate::group::{Departure, Standing};
 use crate::keys;
 use crate::messages::PleaseAdd;
 use crate::records::{
-    self, check_version, Completion, Content, PendingRecord, TargetRecord, RECORD_VERSION,
+    self, check_version, Completion, Content, PendingRecord, RequestMeta, TargetRecord,
+    RECORD_VERSION,
 };
 use crate::roster::{MemberId, Role};
 
@@ -73,6 +77,15 @@ pub enum Written {
     Kept(StreamError),
 }
 
+/// The streams an operation holds while it waits: those it advances (a rotation's new stream
+/// counts as its group's), or for tombstones, which advance nothing, their group's.
+pub(super) fn op_lanes(rec: &PendingRecord) -> Vec<TargetRecord> {
+    match &rec.completion {
+        Completion::Tombstoned { group } => vec![TargetRecord::Group(group.clone())],
+        _ => rec.targets.iter().map(lane).collect(),
+    }
+}
+
 /// Whether retrying the same operation can never succeed.
 fn permanent(e: &StreamError) -> bool {
     !matches!(e, StreamError::Store(_) | StreamError::CopyInProgress)
@@ -91,7 +104,7 @@ fn group_id_from(bytes: &[u8]) -> Result<GroupId, Error> {
 /// The pending operations, by sequence number.
 #[derive(Default)]
 pub(crate) struct Outbox {
-    pending: BTreeMap<u64, PendingRecord>,
+    pub(super) pending: BTreeMap<u64, PendingRecord>,
     added: BTreeSet<u64>,
     removed: BTreeSet<u64>,
 }
@@ -137,10 +150,43 @@ impl Outbox {
                 op: op.to_vec(),
                 targets,
                 completion,
+                from: None,
+                attempts: 0,
+                reached: 0,
+                last_error: String::new(),
             },
         );
         self.added.insert(seq);
         OpId(seq)
+    }
+
+    /// Records which user request operation `id` was prepared from.
+    pub(super) fn set_origin(&mut self, id: OpId, meta: RequestMeta) {
+        if let Some(rec) = self.pending.get_mut(&id.0) {
+            rec.from = Some(meta);
+            self.added.insert(id.0);
+        }
+    }
+
+    /// How many boxes operation `rec` writes.
+    pub(super) fn box_count(&self, rec: &PendingRecord, geometry: Geometry) -> u64 {
+        match rec.kind {
+            KIND_OUTGOING => match Outgoing::from_bytes(&rec.op, geometry) {
+                Ok(Outgoing::AllOrNothing(p)) => p.box_count() as u64,
+                _ => 1,
+            },
+            KIND_PLAN => AllOrNothingPlan::from_bytes(&rec.op)
+                .map(|p| p.box_count() as u64)
+                .unwrap_or(0),
+            KIND_TOMBSTONES => rec
+                .op
+                .len()
+                .checked_sub(8)
+                .and_then(|at| rec.op[at..].try_into().ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0),
+            _ => 0,
+        }
     }
 
     /// Queues one message to one stream.
@@ -178,7 +224,7 @@ impl Outbox {
         self.submit(log, KIND_PLAN, plan.to_bytes(), targets, completion)
     }
 
-    fn remove(&mut self, id: OpId) -> Option<PendingRecord> {
+    pub(super) fn remove(&mut self, id: OpId) -> Option<PendingRecord> {
         self.removed.insert(id.0);
         self.added.remove(&id.0);
         self.pending.remove(&id.0)
@@ -190,9 +236,74 @@ impl Outbox {
 }
 
 impl Chat {
-    /// How many operations wait to run.
+    /// How many entries the outbox holds: operations prepared to run and requests behind them.
     pub fn pending_count(&self) -> usize {
-        self.outbox.len()
+        self.outbox_len()
+    }
+
+    /// The pending operations that may run now, oldest first: the first of each stream (an
+    /// operation waits while an older one shares a stream with it).
+    pub fn runnable(&self) -> Vec<OpId> {
+        let mut busy = BTreeSet::new();
+        let mut out = Vec::new();
+        for (&seq, rec) in &self.outbox.pending {
+            let lanes = op_lanes(rec);
+            if lanes.iter().all(|l| !busy.contains(l)) {
+                out.push(OpId(seq));
+            }
+            busy.extend(lanes);
+        }
+        out
+    }
+
+    /// Counts a try of operation `id`, stored before it goes out: until the try comes back
+    /// unable to connect, some of its boxes may land.
+    pub fn start_attempt(&mut self, id: OpId) -> Result<(), Error> {
+        let rec = self
+            .outbox
+            .pending
+            .get_mut(&id.0)
+            .ok_or_else(|| Error::corrupt("pending operation", "not pending"))?;
+        rec.attempts = rec.attempts.saturating_add(1);
+        rec.reached = rec.reached.saturating_add(1);
+        self.outbox.added.insert(id.0);
+        Ok(())
+    }
+
+    /// Drops the pending operations of groups we no longer write (we were removed, or the
+    /// group was deleted, while they waited); returns an event for each the user asked for.
+    pub(crate) fn drop_stale(&mut self) -> Vec<Event> {
+        let stale: Vec<u64> = self
+            .outbox
+            .pending
+            .iter()
+            .filter(|(_, rec)| {
+                !matches!(rec.completion, Completion::Tombstoned { .. })
+                    && rec.targets.iter().any(|t| match t {
+                        TargetRecord::Group(id) | TargetRecord::GroupNext(id) => group_id_from(id)
+                            .ok()
+                            .and_then(|id| self.groups.get(&id))
+                            .is_some_and(|g| !g.is_live()),
+                        _ => false,
+                    })
+            })
+            .map(|(&seq, _)| seq)
+            .collect();
+        let mut events = Vec::new();
+        for seq in stale {
+            let entry = self.op_entry_of(seq);
+            if let Some(rec) = self.outbox.remove(OpId(seq)) {
+                if rec.from.is_some() {
+                    if let Some(entry) = entry {
+                        events.push(Event::OutboxDropped {
+                            entry,
+                            reason: "no longer a member of the group".into(),
+                        });
+                    }
+                }
+            }
+        }
+        events
     }
 
     /// The oldest pending operation, checked against the writers it advances.
@@ -261,6 +372,7 @@ impl Chat {
         now_ms: u64,
     ) -> Result<Written, Error> {
         self.log.set_now(now_ms);
+        let shown = self.op_entry_of(id.0);
         match outcome {
             Ok(writers) => {
                 let rec = self
@@ -274,16 +386,42 @@ impl Chat {
                     self.set_writer(t, w)?;
                 }
                 self.complete(&rec.completion, now_ms)?;
+                if let (Some(entry), Some(_)) = (shown, &rec.from) {
+                    self.log.event(Event::OutboxSent { entry });
+                }
                 Ok(Written::Landed)
             }
             Err(e) if permanent(&e) => {
                 if let Some(rec) = self.outbox.remove(id) {
                     self.dropped(&rec.completion)?;
+                    if let (Some(entry), Some(_)) = (shown, &rec.from) {
+                        self.log.event(Event::OutboxDropped {
+                            entry,
+                            reason: e.to_string(),
+                        });
+                    }
                 }
                 Ok(Written::Dropped(e))
             }
-            Err(e) => Ok(Written::Kept(e)),
+            Err(e) => {
+                if let Some(rec) = self.outbox.pending.get_mut(&id.0) {
+                    rec.last_error = e.to_string();
+                    if matches!(e, StreamError::Store(StoreError::Unreachable(_))) {
+                        rec.reached = rec.reached.saturating_sub(1);
+                    }
+                    self.outbox.added.insert(id.0);
+                }
+                Ok(Written::Kept(e))
+            }
         }
+    }
+
+    /// Operation `seq` as the outbox shows it.
+    fn op_entry_of(&self, seq: u64) -> Option<OutboxEntry> {
+        self.outbox
+            .pending
+            .get(&seq)
+            .map(|rec| self.op_entry(seq, rec))
     }
 
     fn writer(&self, t: &TargetRecord) -> Result<&StatefulWriter, Error> {

@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::events::Event;
 use crate::group::Context;
 use crate::messages::Body;
-use crate::records::Completion;
+use crate::records::{Completion, TargetRecord};
 use crate::roster::{History, MemberId};
 
 /// A stream a round reads.
@@ -264,8 +264,12 @@ impl Chat {
                 self.changed_groups.insert(g.id);
             }
         }
+        // A group whose stream has an operation waiting owes nothing more until it landed.
+        let busy = self.busy_lanes();
         let owed = self.groups.values().find_map(|g| {
-            if g.owe_tombstones {
+            if busy.contains(&TargetRecord::Group(g.id.0.to_vec())) {
+                None
+            } else if g.owe_tombstones {
                 Some((g.id, Owed::Tombstones))
             } else if !g.is_live() {
                 None

@@ -124,6 +124,9 @@ pub enum StoreError {
     /// No reply arrived within the retry budget.
     #[error("storage unreachable: {0}")]
     Unavailable(String),
+    /// No connection could be made within the retry budget, so nothing was sent.
+    #[error("storage unreachable: {0}")]
+    Unreachable(String),
     /// A reply arrived that does not follow the protocol.
     #[error("malformed reply from storage: {0}")]
     Protocol(String),

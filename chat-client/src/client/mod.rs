@@ -6,8 +6,9 @@
 //! readers together with the history of what they read. Received files are written before the
 //! batch that records them, under names fixed by their sequence numbers, so a replay rewrites
 //! the same file. If the core refuses something or a batch fails, the state is loaded again
-//! from what is stored. Every network operation first runs what an earlier (killed or cut off)
-//! command left pending, so a message lands exactly once.
+//! from what is stored. What the user asks to send goes through the outbox, in order per
+//! stream, and every network operation drains it ([`drain`]), so what an earlier (killed or cut
+//! off) command left lands exactly once.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bacap::{Geometry, StatefulWriter};
 use groupchat::channel::{ChannelToken, GroupId};
-use groupchat::chat::{OpId, PollProgress, Write, Written};
+use groupchat::chat::{OutboxEntry, Request};
 use groupchat::group::RotationPolicy;
 use groupchat::messages::FileType;
 use groupchat::roster::{History, MemberId, Role};
@@ -23,6 +24,11 @@ use groupchat::JoinRequestInfo;
 use groupchat::{keys, Chat, Config, Event, GroupInfo, HistoryEntry, InvitationInfo};
 use pigeonhole::stream::StreamError;
 use pigeonhole::transport::Transport;
+
+mod drain;
+
+use drain::Goal;
+pub use drain::{Sent, Wait, MAX_IN_FLIGHT};
 use rand_core::OsRng;
 
 use crate::error::ClientError;
@@ -30,7 +36,7 @@ use crate::files;
 use crate::lock::ProfileLock;
 use crate::storage::{private_dir, Storage};
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -43,6 +49,7 @@ pub struct Client {
     db: Storage,
     transport: Option<Arc<dyn Transport>>,
     chat: Chat,
+    wait: Wait,
     _lock: ProfileLock,
 }
 
@@ -85,6 +92,7 @@ impl Client {
             db,
             transport,
             chat,
+            wait: Wait::Landed,
             _lock: lock,
         };
         client.commit()?;
@@ -201,7 +209,7 @@ impl Client {
         self.chat.join_requests()
     }
 
-    /// How many operations wait to be resumed.
+    /// How many entries wait in the outbox.
     pub fn pending_count(&self) -> usize {
         self.chat.pending_count()
     }
@@ -286,9 +294,19 @@ impl Client {
 
     // ------------------------------------------------------------- network operations
 
+    /// Sets how long sending commands wait for what they queued (until it landed, by
+    /// default).
+    pub fn set_wait(&mut self, wait: Wait) {
+        self.wait = wait;
+    }
+
     /// Posts a text message to a group (long ones through AllOrNothing).
-    pub async fn post_text(&mut self, id: &GroupId, text: &str) -> Result<(), ClientError> {
-        self.send(|c| c.post_text(&mut OsRng, id, text)).await
+    pub async fn post_text(&mut self, id: &GroupId, text: &str) -> Result<Sent, ClientError> {
+        self.send(Request::PostText {
+            group: *id,
+            text: text.to_owned(),
+        })
+        .await
     }
 
     /// Sends a file to a group (through AllOrNothing when it needs more than one box).
@@ -298,19 +316,28 @@ impl Client {
         basename: &str,
         filetype: FileType,
         payload: Vec<u8>,
-    ) -> Result<(), ClientError> {
-        self.send(|c| c.send_file(&mut OsRng, id, basename, filetype, payload))
-            .await
+    ) -> Result<Sent, ClientError> {
+        self.send(Request::SendFile {
+            group: *id,
+            basename: basename.to_owned(),
+            filetype: filetype.as_str().to_owned(),
+            payload,
+        })
+        .await
     }
 
     /// Asks the group WHO.
-    pub async fn who(&mut self, id: &GroupId) -> Result<(), ClientError> {
-        self.send(|c| c.who(&mut OsRng, id)).await
+    pub async fn who(&mut self, id: &GroupId) -> Result<Sent, ClientError> {
+        self.send(Request::Who { group: *id }).await
     }
 
     /// Invites the peer of channel `label` to group `id`.
-    pub async fn invite(&mut self, id: &GroupId, label: &str) -> Result<(), ClientError> {
-        self.send(|c| c.invite(&mut OsRng, id, label)).await
+    pub async fn invite(&mut self, id: &GroupId, label: &str) -> Result<Sent, ClientError> {
+        self.send(Request::Invite {
+            group: *id,
+            label: label.to_owned(),
+        })
+        .await
     }
 
     /// Answers an invitation: asks to join as `display_name`.
@@ -318,9 +345,12 @@ impl Client {
         &mut self,
         id: &GroupId,
         display_name: &str,
-    ) -> Result<(), ClientError> {
-        self.send(|c| c.accept_invitation(&mut OsRng, id, display_name))
-            .await
+    ) -> Result<Sent, ClientError> {
+        self.send(Request::AcceptInvitation {
+            group: *id,
+            display_name: display_name.to_owned(),
+        })
+        .await
     }
 
     /// Declines the invitee's display name and asks for another.
@@ -329,23 +359,36 @@ impl Client {
         id: &GroupId,
         label: &str,
         reason: &str,
-    ) -> Result<(), ClientError> {
-        self.send(|c| c.ask_revise(&mut OsRng, id, label, reason))
-            .await
+    ) -> Result<Sent, ClientError> {
+        self.send(Request::AskRevise {
+            group: *id,
+            label: label.to_owned(),
+            reason: reason.to_owned(),
+        })
+        .await
     }
 
     /// Approves the invitee: the INTRODUCTION and the Welcome in one AllOrNothing. Polls
     /// first, so that the member list starts every stream where we read it now (in a
     /// from-joining group the newcomer reads nothing older); returns what that poll found.
-    pub async fn approve(&mut self, id: &GroupId, label: &str) -> Result<Vec<Event>, ClientError> {
+    pub async fn approve(
+        &mut self,
+        id: &GroupId,
+        label: &str,
+    ) -> Result<(Sent, Vec<Event>), ClientError> {
         let events = self.poll().await?;
-        self.send(|c| c.approve(&mut OsRng, id, label)).await?;
-        Ok(events)
+        let sent = self
+            .send(Request::Approve {
+                group: *id,
+                label: label.to_owned(),
+            })
+            .await?;
+        Ok((sent, events))
     }
 
     /// Leaves group `id`: our LEAVE, then we no longer read or write it.
-    pub async fn leave(&mut self, id: &GroupId) -> Result<(), ClientError> {
-        self.send(|c| c.leave(&mut OsRng, id)).await
+    pub async fn leave(&mut self, id: &GroupId) -> Result<Sent, ClientError> {
+        self.send(Request::Leave { group: *id }).await
     }
 
     /// Removes `member` from group `id` (we must be the owner or an admin): our REMOVE and our
@@ -355,18 +398,23 @@ impl Client {
         &mut self,
         id: &GroupId,
         member: &MemberId,
-    ) -> Result<Vec<Event>, ClientError> {
+    ) -> Result<(Sent, Vec<Event>), ClientError> {
         let events = self.poll().await?;
-        self.send(|c| c.remove(&mut OsRng, id, member)).await?;
-        Ok(events)
+        let sent = self
+            .send(Request::Remove {
+                group: *id,
+                member: *member,
+            })
+            .await?;
+        Ok((sent, events))
     }
 
     /// Moves our stream in group `id` to a new one, given to every member we count. Polls
     /// first, as [`Client::remove`] does (returns what the poll found).
-    pub async fn rotate(&mut self, id: &GroupId) -> Result<Vec<Event>, ClientError> {
+    pub async fn rotate(&mut self, id: &GroupId) -> Result<(Sent, Vec<Event>), ClientError> {
         let events = self.poll().await?;
-        self.send(|c| c.rotate(&mut OsRng, id)).await?;
-        Ok(events)
+        let sent = self.send(Request::Rotate { group: *id }).await?;
+        Ok((sent, events))
     }
 
     /// Gives `member` of group `id` the role `role` (we must be the owner).
@@ -375,99 +423,117 @@ impl Client {
         id: &GroupId,
         member: &MemberId,
         role: Role,
-    ) -> Result<(), ClientError> {
-        self.send(|c| c.set_role(&mut OsRng, id, member, role))
-            .await
+    ) -> Result<Sent, ClientError> {
+        self.send(Request::SetRole {
+            group: *id,
+            member: *member,
+            role: role.as_str().to_owned(),
+        })
+        .await
     }
 
     /// Deletes group `id` (we must be the owner): our DELETE, then our boxes are tombstoned.
-    pub async fn delete(&mut self, id: &GroupId) -> Result<(), ClientError> {
-        self.send(|c| c.delete(&mut OsRng, id)).await?;
-        self.run_owed().await
+    pub async fn delete(&mut self, id: &GroupId) -> Result<Sent, ClientError> {
+        let sent = self.send(Request::Delete { group: *id }).await?;
+        if sent == Sent::Landed {
+            self.drain(Goal {
+                target: None,
+                reads: false,
+                owed: true,
+                wait: self.wait,
+            })
+            .await?;
+        }
+        Ok(sent)
     }
 
     /// Sends a private text on a channel.
-    pub async fn send_channel_text(&mut self, label: &str, text: &str) -> Result<(), ClientError> {
-        self.send(|c| c.send_channel_text(&mut OsRng, label, text))
-            .await
-    }
-
-    /// The one shape of every sending command: resume what waits, queue the new operation
-    /// (stored before it runs), run it.
-    async fn send(
+    pub async fn send_channel_text(
         &mut self,
-        queue: impl FnOnce(&mut Chat) -> Result<OpId, groupchat::Error>,
-    ) -> Result<(), ClientError> {
+        label: &str,
+        text: &str,
+    ) -> Result<Sent, ClientError> {
+        self.send(Request::ChannelText {
+            label: label.to_owned(),
+            text: text.to_owned(),
+        })
+        .await
+    }
+
+    /// The one shape of every sending command: queue the request in the outbox (stored before
+    /// anything goes out, behind what waits on its streams), then drain the outbox until it
+    /// landed or the wait is over. A request that was tried and did not land is
+    /// [`ClientError::Queued`] (it stays in the outbox); one not confirmed within
+    /// [`Wait::AtMost`] is [`Sent::Queued`].
+    async fn send(&mut self, request: Request) -> Result<Sent, ClientError> {
         self.transport()?;
-        self.resume_pending().await?;
-        let op = self.apply(queue)?;
-        self.run(op, true).await
+        let entry = self.apply(|c| c.submit(&mut OsRng, request, now_ms()))?;
+        let drained = self
+            .drain(Goal {
+                target: Some(entry),
+                reads: false,
+                owed: false,
+                wait: self.wait,
+            })
+            .await?;
+        if !self.chat.in_outbox(entry) {
+            return match drained.target_error {
+                Some(e) => Err(e),
+                None => Ok(Sent::Landed),
+            };
+        }
+        match drained
+            .target_error
+            .or(drained.kept_error.map(ClientError::Queued))
+        {
+            Some(e) => Err(e),
+            None => Ok(Sent::Queued { entry }),
+        }
     }
 
-    /// Runs every stored operation that has not completed (after a kill, or after a network
-    /// failure), oldest first. Every network operation calls it first.
-    pub async fn resume_pending(&mut self) -> Result<(), ClientError> {
-        while let Some(op) = self.chat.next_operation()? {
-            self.run(op.id, false).await?;
-        }
-        Ok(())
+    /// Sends what waits in the outbox (each operation tried once), without polling. Returns
+    /// what happened to it (entries sent or dropped).
+    pub async fn flush(&mut self) -> Result<Vec<Event>, ClientError> {
+        Ok(self
+            .drain(Goal {
+                target: None,
+                reads: false,
+                owed: false,
+                wait: self.wait,
+            })
+            .await?
+            .events)
     }
 
-    /// Runs operation `id` and stores its outcome. A new operation that did not land is
-    /// [`ClientError::Queued`]; a resumed one is [`ClientError::Stream`].
-    async fn run(&mut self, id: OpId, new: bool) -> Result<(), ClientError> {
-        let transport = self.transport()?;
-        let op = self.chat.operation(id)?;
-        let options = self.chat.config().copy_options;
-        let outcome: Result<Vec<StatefulWriter>, StreamError> = match op.write {
-            Write::Message(out) => out.execute(&*transport, options).await.map(|w| vec![w]),
-            Write::AllOrNothing(plan) => plan.execute(&*transport, options).await,
-            Write::Tombstones { from, count } => tombstone(&*transport, from, count).await,
-        };
-        match self.apply(|c| c.handle_written(id, outcome, now_ms()))? {
-            Written::Landed => Ok(()),
-            Written::Dropped(e) => Err(ClientError::Stream(e)),
-            Written::Kept(e) if new => Err(ClientError::Queued(e)),
-            Written::Kept(e) => Err(ClientError::Stream(e)),
-        }
+    /// Everything in the outbox, oldest first.
+    pub fn outbox(&self) -> Vec<OutboxEntry> {
+        self.chat.outbox()
+    }
+
+    /// Drops outbox entry `entry` (only while none of its boxes can have landed).
+    pub fn drop_entry(&mut self, entry: u64) -> Result<OutboxEntry, ClientError> {
+        self.apply(|c| c.drop_entry(entry))
     }
 
     /// Polls every stream we read (every member of every group, every channel peer): one
-    /// batched read of the next box of each, repeated while boxes keep arriving. Each round is
-    /// stored in one batch. Then answers WHO requests. Returns what it found.
+    /// batched read of the next box of each, repeated while boxes keep arriving, while the
+    /// outbox drains alongside (each operation tried once). Each round is stored in one batch.
+    /// Then answers WHO requests. Returns what it found and what became of the outbox.
     pub async fn poll(&mut self) -> Result<Vec<Event>, ClientError> {
-        let transport = self.transport()?;
-        self.resume_pending().await?;
-        let mut events = Vec::new();
-        let mut progress = PollProgress::default();
-        loop {
-            let round = self.chat.poll_reads();
-            if round.is_empty() {
-                break;
-            }
-            let contents = transport.read_many(round.reads()).await?;
-            let (moved, found) =
-                self.apply(|c| c.handle_reads(round, &contents, &mut progress, now_ms()))?;
-            events.extend(found);
-            if !moved {
-                break;
-            }
-        }
-        self.run_owed().await?;
-        Ok(events)
-    }
-
-    /// Runs what the groups owe: tombstones of a deleted group, rotations, WHO answers.
-    async fn run_owed(&mut self) -> Result<(), ClientError> {
-        while let Some(op) = self.apply(|c| c.queue_owed(&mut OsRng, now_ms()))? {
-            self.run(op, true).await?;
-        }
-        Ok(())
+        Ok(self
+            .drain(Goal {
+                target: None,
+                reads: true,
+                owed: true,
+                wait: Wait::Landed,
+            })
+            .await?
+            .events)
     }
 }
 
 /// Tombstones `count` boxes from `from`'s next index on, a few at a time.
-async fn tombstone(
+pub(crate) async fn tombstone(
     transport: &dyn Transport,
     from: StatefulWriter,
     count: u64,
