@@ -5,23 +5,12 @@
 mod common;
 
 use chat_client::Client;
-use common::{connect, join, memory_store, settle, texts, transport, FailMode, Flaky, Profile};
+use common::{
+    connect, join, memory_store, pair, settle, texts, transport, FailMode, Flaky, Profile,
+};
 use groupchat::channel::GroupId;
 use groupchat::records::Content;
 use groupchat::Event;
-
-/// Alice and bob in a group, bob having read everything so far.
-async fn pair(
-    store: &std::sync::Arc<dyn pigeonhole::store::BoxStore>,
-) -> (Profile, Profile, GroupId) {
-    let (pa, pb) = (Profile::new(), Profile::new());
-    let (mut a, mut b) = (pa.open(store), pb.open(store));
-    let group = a.create_group("g", "alice").unwrap();
-    connect(&mut a, "bob", &mut b, "alice");
-    join(&mut a, "bob", &mut b, group, "bob").await;
-    settle(&mut b).await;
-    (pa, pb, group)
-}
 
 fn own_texts(c: &Client, group: &GroupId) -> Vec<String> {
     c.history(group)

@@ -104,6 +104,17 @@ pub async fn join(
     );
 }
 
+/// Alice and Bob: channels both ways, and a group `g` of Alice's that Bob joined.
+pub async fn pair(store: &Arc<dyn BoxStore>) -> (Profile, Profile, GroupId) {
+    let (pa, pb) = (Profile::new(), Profile::new());
+    let (mut a, mut b) = (pa.open(store), pb.open(store));
+    let group = a.create_group("g", "alice").unwrap();
+    connect(&mut a, "bob", &mut b, "alice");
+    join(&mut a, "bob", &mut b, group, "bob").await;
+    settle(&mut b).await;
+    (pa, pb, group)
+}
+
 /// The texts of a history, in order, as `(sender name, text)`.
 pub fn texts(c: &Client, group: &GroupId) -> Vec<(String, String)> {
     c.history(group)
