@@ -266,7 +266,9 @@ async fn a_poll_reads_alongside_an_upload_instead_of_waiting_behind_it() {
         "the reads waited behind the upload: {log:?}"
     );
     assert!(
-        events.iter().any(|e| matches!(e, groupchat::Event::GroupMessage { entry, .. }
+        events
+            .iter()
+            .any(|e| matches!(e, groupchat::Event::GroupMessage { entry, .. }
             if matches!(&entry.content, Content::Text(t) if t == "from bob"))),
         "{events:?}"
     );

@@ -89,7 +89,7 @@ pub async fn online_in<T>(
                     if !global.wait
                         && !matches!(why, StreamError::Store(StoreError::Untrusted(_))) =>
                 {
-                    s.queued(None, Some(why.to_string()));
+                    s.queued(None, Some(why));
                     Ok(())
                 }
                 Ok(e) => Err(s.net(e)),
@@ -225,16 +225,23 @@ impl Session {
 
     /// Says that what the command sends waits in the outbox (as entry `entry`, if known), and
     /// why if it was tried.
-    pub fn queued(&self, entry: Option<u64>, why: Option<String>) {
+    pub fn queued(&self, entry: Option<u64>, why: Option<StreamError>) {
         let waiting = self.client.pending_count();
         let courier = &self.courier;
         let reason = match &why {
+            Some(StreamError::Store(StoreError::Unreachable(m))) => {
+                format!("cannot connect to the courier at {courier} ({m})")
+            }
+            Some(StreamError::Store(StoreError::Unavailable(m))) => {
+                format!("the courier at {courier} did not answer ({m})")
+            }
             Some(why) => format!("the courier at {courier} did not take it ({why})"),
             None => format!(
                 "the courier at {courier} did not confirm within {} ms",
                 TRY.as_millis()
             ),
         };
+        let why = why.map(|e| e.to_string());
         self.done(
             format!(
                 "queued{}: {reason}; {waiting} in the outbox go out with the next command \

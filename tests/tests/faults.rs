@@ -21,10 +21,17 @@ fn courier_kill9_and_restart_loses_nothing() {
     home.run("alice", &["post", "g", "before the crash"]).ok();
 
     courier.kill9();
-    // With the courier gone, posting fails in one line, and the message is kept.
+    // With the courier gone, posting with --wait fails in one line, and the message is kept.
     let run = home.run(
         "alice",
-        &["--attempts", "2", "post", "g", "during the outage"],
+        &[
+            "--attempts",
+            "2",
+            "--wait",
+            "post",
+            "g",
+            "during the outage",
+        ],
     );
     assert_eq!(run.status.code(), Some(1), "{run:?}");
     assert!(
@@ -40,7 +47,7 @@ fn courier_kill9_and_restart_loses_nothing() {
     let _courier = Courier::start(state.path(), port, FAULTS);
     // The next command sends the saved message, once.
     let out = home.run("alice", &["poll"]).ok();
-    assert!(out.contains("resumed 1 pending operation"), "{out}");
+    assert!(out.contains("sent: post to g"), "{out}");
     home.run("alice", &["post", "g", "after the restart"]).ok();
     home.run("bob", &["poll"]).ok();
     home.run("bob", &["poll"]).ok();
@@ -100,7 +107,7 @@ fn client_killed_mid_upload_resumes_and_delivers_the_file_once() {
     assert!(files(&home, "bob", "g").is_empty());
     // Alice's next command finishes the upload.
     let out = home.run("alice", &["poll"]).ok();
-    assert!(out.contains("resumed 1 pending operation"), "{out}");
+    assert!(out.contains("sent: file to g"), "{out}");
     home.run("alice", &["post", "g", "done"]).ok();
     home.run("bob", &["poll"]).ok();
     let got = files(&home, "bob", "g");

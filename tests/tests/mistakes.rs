@@ -62,7 +62,7 @@ fn mistakes_give_one_line_errors() {
         "cannot read the token file /nonexistent/token",
     );
     one_line_error(
-        home.run("alice", &["--attempts", "2", "post", "g", "hi"]),
+        home.run("alice", &["--attempts", "2", "--wait", "post", "g", "hi"]),
         "courier unreachable at http://127.0.0.1:",
     );
     let big = home.dir.path().join("big.iso");
@@ -136,6 +136,7 @@ fn plain_http_beyond_loopback_is_refused_before_any_connection() {
         "alice",
         &[
             "--insecure-courier",
+            "--wait",
             "--attempts",
             "1",
             "--courier",

@@ -7,7 +7,8 @@
 //! pending record, stores the advanced writer(s) and records what the operation means locally
 //! (our message in history, an approved member). Writers never advance before storage
 //! acknowledged. Sealing is deterministic and plans resume, so after a kill the client runs the
-//! pending operation again and the message lands exactly once.
+//! pending operation again and the message lands exactly once. Only the first pending operation
+//! of a stream runs ([`Chat::runnable`]); the ones behind it wait as requests ([`super::requests`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
