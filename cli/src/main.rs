@@ -10,6 +10,7 @@ mod profile;
 mod progress;
 mod resolve;
 mod session;
+mod tui;
 
 use std::process::ExitCode;
 
@@ -58,6 +59,8 @@ enum Command {
     Post(post::PostArgs),
     /// Send a file to a group.
     SendFile(post::SendFileArgs),
+    /// A full-screen chat: conversations, history, and a line to type in.
+    Chat(tui::ChatArgs),
     /// Poll every stream once and print what arrived (sending what waits in the outbox).
     Poll,
     /// What waits to be sent: list it (the default), send it now, or drop an entry.
@@ -112,6 +115,7 @@ fn main() -> ExitCode {
         Command::Post(a) => post::post(&global, a),
         Command::SendFile(a) => post::send_file(&global, a),
         Command::Poll => poll::poll(&global),
+        Command::Chat(a) => tui::run(&global, a),
         Command::Outbox { cmd } => outbox::run(&global, cmd),
         Command::Watch(a) => poll::watch(&global, a),
         Command::History(a) => group::history(&global, a),

@@ -311,6 +311,23 @@ pub fn event_json(ev: &Event, name_of: &dyn Fn(&GroupId) -> String) -> Value {
     }
 }
 
+/// `s` as it can be shown on a terminal: control characters (C0, DEL, C1) and bidirectional
+/// overrides and isolates, which a peer could use to redraw the screen or disguise a line, are
+/// escaped visibly (`\u{1b}`).
+pub fn visible(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let hidden = c.is_control()
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}');
+        if hidden {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// An outbox entry as JSON.
 pub fn outbox_json(e: &OutboxEntry, name_of: &dyn Fn(&GroupId) -> String) -> Value {
     json!({

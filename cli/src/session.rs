@@ -150,6 +150,16 @@ impl Session {
         })
     }
 
+    /// Where the boxes go: the courier's URL, or kpclientd's address.
+    pub fn courier(&self) -> &str {
+        &self.courier
+    }
+
+    /// A client error as the user should read it (see [`Session::net`]).
+    pub fn explain(&self, e: ClientError) -> anyhow::Error {
+        self.net(e)
+    }
+
     /// Whether output is JSON.
     pub fn json(&self) -> bool {
         self.json
