@@ -73,6 +73,21 @@ impl App {
     /// Takes a new snapshot: keeps the selection if the conversation still exists (else the
     /// first one), marks the selected conversation seen, and forgets sent texts that arrived.
     pub fn update(&mut self, snapshot: Snapshot) {
+        // A group we just joined opens, unless another group is open.
+        let joined = snapshot
+            .convs
+            .iter()
+            .find(|c| {
+                matches!(c.key, ConvKey::Group(_))
+                    && !self.snapshot.convs.is_empty()
+                    && !self.snapshot.convs.iter().any(|o| o.key == c.key)
+            })
+            .map(|c| c.key.clone());
+        if let Some(key) = joined {
+            if !matches!(self.selected, Some(ConvKey::Group(_))) {
+                self.selected = Some(key);
+            }
+        }
         self.snapshot = snapshot;
         let exists = |k: &ConvKey| self.snapshot.convs.iter().any(|c| &c.key == k);
         if !self.selected.as_ref().is_some_and(exists) {

@@ -106,8 +106,16 @@ async fn chat(global: &Global, a: ChatArgs) -> anyhow::Result<()> {
         }
     }
     .await;
-    // Leave the screen first, whatever happened, then let the worker finish what it is doing
-    // for a moment (a kill at any point is safe: the outbox completes it later).
+    // Save where we are and leave the screen first, whatever happened, then let the worker
+    // finish what it is doing for a moment (a kill at any point is safe: the outbox completes
+    // it later).
+    state::save(
+        &dir,
+        &state::Saved {
+            selected: app.selected.clone(),
+            seen: app.seen.clone(),
+        },
+    );
     drop(terminal);
     let _ = job_tx.send(Job::Quit);
     if tokio::time::timeout(Duration::from_secs(3), handle)
@@ -116,12 +124,5 @@ async fn chat(global: &Global, a: ChatArgs) -> anyhow::Result<()> {
     {
         eprintln!("bacap-chat: left while a send was under way; the outbox completes it later");
     }
-    state::save(
-        &dir,
-        &state::Saved {
-            selected: app.selected.clone(),
-            seen: app.seen.clone(),
-        },
-    );
     result
 }
