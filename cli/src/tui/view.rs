@@ -21,9 +21,10 @@ pub struct Theme {
 impl Theme {
     /// Colours unless `NO_COLOR` is set (to anything non-empty).
     pub fn from_env() -> Self {
-        Self {
-            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+            return Self::plain();
         }
+        Self { color: true }
     }
 
     /// No colours at all.
