@@ -25,6 +25,12 @@ pub struct Config {
     /// And for at least this long (so a chain whose boxes a slow courier is still storing is
     /// not skipped by a burst of polls).
     pub stuck_time_before_skip: Duration,
+    /// The most members a group may have in our view: introductions, member lists and
+    /// approvals beyond it are refused.
+    pub max_group_members: usize,
+    /// The most boxes one poll reads of one stream; the rest waits for the next poll, so a
+    /// member that floods its stream cannot make one poll fetch without end.
+    pub max_boxes_per_stream_per_poll: usize,
 }
 
 impl Config {
@@ -61,6 +67,8 @@ impl Default for Config {
             copy_options: CopyOptions::default(),
             stuck_polls_before_skip: 5,
             stuck_time_before_skip: Duration::from_secs(60),
+            max_group_members: 500,
+            max_boxes_per_stream_per_poll: 1024,
         }
     }
 }

@@ -40,6 +40,11 @@ pub enum Error {
     /// We no longer read or write this group (we left, were removed, or it was deleted).
     #[error("no longer a member of group {0:?}")]
     NotAMember(GroupId),
+    /// The group has as many members as this profile accepts.
+    #[error(
+        "the group has {0} members, the most this profile accepts (Config::max_group_members)"
+    )]
+    GroupFull(usize),
     /// No outbox entry of this number.
     #[error("no entry {0} in the outbox")]
     NotInOutbox(u64),

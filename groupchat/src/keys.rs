@@ -27,6 +27,8 @@ pub const INVITATION_IN: &[u8] = b"inv-in/";
 pub const INVITATION_OUT: &[u8] = b"inv-out/";
 /// Prefix of pending operations.
 pub const PENDING: &[u8] = b"pending/";
+/// How long streams have been stuck, by source.
+pub const STUCK: &[u8] = b"stuck/";
 /// Requests queued behind a pending operation of one of their streams, by sequence number.
 pub const QUEUED: &[u8] = b"queued/";
 /// Prefix of group history.
@@ -57,6 +59,10 @@ pub fn invitation_out(id: &[u8; 32], label: &str) -> Vec<u8> {
 /// `pending/` + seq.
 pub fn pending(seq: u64) -> Vec<u8> {
     cat(&[PENDING, &seq.to_be_bytes()])
+}
+/// `stuck/` + the stream's source name.
+pub fn stuck(source: &str) -> Vec<u8> {
+    cat(&[STUCK, source.as_bytes()])
 }
 /// `queued/` + seq.
 pub fn queued(seq: u64) -> Vec<u8> {
@@ -89,4 +95,5 @@ pub const STATE: &[&[u8]] = &[
     INVITATION_OUT,
     PENDING,
     QUEUED,
+    STUCK,
 ];

@@ -424,6 +424,17 @@ pub struct PendingRecord {
     pub last_error: String,
 }
 
+/// How long a stream has been stuck at one box (see [`crate::Config::stuck_polls_before_skip`]).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StuckRecord {
+    /// Version.
+    pub v: u32,
+    /// In how many polls.
+    pub polls: u32,
+    /// Since when (Unix milliseconds).
+    pub since_ms: u64,
+}
+
 /// What the outbox shows of an operation prepared from a user's request.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RequestMeta {

@@ -139,7 +139,7 @@ impl Client {
                 }
             }
             if round.is_none() && !reads_done {
-                let next = self.chat.poll_reads();
+                let next = self.chat.poll_reads_within(&progress);
                 if next.is_empty() {
                     reads_done = true;
                 } else {

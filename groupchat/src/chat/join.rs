@@ -305,6 +305,9 @@ impl Chat {
         if g.members.contains_key(&newcomer) || g.departed.contains_key(&newcomer) {
             return Err(Error::AlreadyMember);
         }
+        if g.members.len() >= self.config.max_group_members {
+            return Err(Error::GroupFull(self.config.max_group_members));
+        }
         let hash = g.membership_hash_with(&[], Some((newcomer, &pa.display_name)));
         let intro = GroupChatMessage::new(hash, Body::Introduction(pa.clone())).to_cbor();
         let mut members = g.member_list(g.history);
@@ -496,6 +499,7 @@ impl Chat {
         };
         let my_name = w.members.please_adds[position].display_name.clone();
         let limits = self.limits();
+        let max_members = self.config.max_group_members;
         let history = w.history.unwrap_or(History::Shared);
         let mut g = Group::create(
             id,
@@ -515,7 +519,13 @@ impl Chat {
                 continue;
             }
             let name = pa.display_name.to_string();
-            match g.add_listed(pa, entries.and_then(|e| e.get(i)), None, limits) {
+            match g.add_listed(
+                pa,
+                entries.and_then(|e| e.get(i)),
+                None,
+                limits,
+                max_members,
+            ) {
                 Ok(Some(member)) => added.push((member, name)),
                 Ok(None) => {}
                 Err(e) => self

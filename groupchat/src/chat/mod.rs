@@ -91,8 +91,10 @@ pub struct Chat {
     /// new profile).
     extra: Vec<(Vec<u8>, Zeroizing<Vec<u8>>)>,
     /// Per stream (by source name): how many polls it has been stuck, and since when (Unix
-    /// milliseconds). In memory only.
+    /// milliseconds). Stored, so that a restart does not start the count again.
     stuck: HashMap<String, (u32, u64)>,
+    /// Streams whose count changed since the last [`Chat::take_changes`].
+    stuck_changed: BTreeSet<String>,
     /// A secret was forgotten since the last [`Chat::take_changes`].
     forgot: bool,
 }
@@ -126,6 +128,7 @@ impl Chat {
         let mut invitations = Invitations::default();
         let mut outbox = Outbox::default();
         let mut requests = Requests::default();
+        let mut stuck = HashMap::new();
         for (key, value) in records {
             let value = Zeroizing::new(value);
             if key == keys::PROFILE {
@@ -152,6 +155,12 @@ impl Chat {
                 outbox.load(&key, &value)?;
             } else if key.starts_with(keys::QUEUED) {
                 requests.load(&key, &value)?;
+            } else if let Some(source) = key.strip_prefix(keys::STUCK) {
+                let rec: records::StuckRecord = records::decode("stuck stream", &value)?;
+                records::check_version("stuck stream", rec.v)?;
+                let source = String::from_utf8(source.to_vec())
+                    .map_err(|_| Error::corrupt("stuck stream", "source name"))?;
+                stuck.insert(source, (rec.polls, rec.since_ms));
             }
         }
         let mut extra = Vec::new();
@@ -174,7 +183,8 @@ impl Chat {
             requests,
             log: Log::new(next_seq),
             extra,
-            stuck: HashMap::new(),
+            stuck,
+            stuck_changed: BTreeSet::new(),
             forgot: false,
         })
     }
@@ -228,6 +238,20 @@ impl Chat {
         self.invitations.take_changes(&mut c);
         self.outbox.take_changes(&mut c);
         self.requests.take_changes(&mut c);
+        for source in std::mem::take(&mut self.stuck_changed) {
+            let key = keys::stuck(&source);
+            match self.stuck.get(&source) {
+                Some(&(polls, since_ms)) => c.puts.push((
+                    key,
+                    records::encode(&records::StuckRecord {
+                        v: RECORD_VERSION,
+                        polls,
+                        since_ms,
+                    }),
+                )),
+                None => c.deletes.push(key),
+            }
+        }
         for (key, rec) in std::mem::take(&mut self.log.entries) {
             c.puts.push((key, records::encode(&rec)));
         }

@@ -496,7 +496,8 @@ impl Chat {
                 let g = self.group_mut(&id)?;
                 let me = g.me;
                 let name = pa.display_name.to_string();
-                if let Some(member) = g.add_introduced(&pa, Some(me), limits)? {
+                // Ours, and it landed: the group's size was checked when we approved.
+                if let Some(member) = g.add_introduced(&pa, Some(me), limits, usize::MAX)? {
                     self.own_entry(
                         id,
                         Content::Introduced {

@@ -5,7 +5,7 @@
 //! in one batch, so reader states advance together with the history of what they read, and a
 //! kill loses nothing and records nothing twice.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use bacap::StatefulReader;
 use pigeonhole::stream::{Polled, StreamError};
@@ -22,7 +22,7 @@ use crate::records::{Completion, TargetRecord};
 use crate::roster::{History, MemberId};
 
 /// A stream a round reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Slot {
     Member(GroupId, MemberId),
     /// The substream box a member's ROTATE put our sealed cap in.
@@ -50,16 +50,26 @@ impl ReadRound {
     }
 }
 
-/// What one poll (several rounds) has counted so far: a stuck stream counts once per poll.
+/// What one poll (several rounds) has counted so far: a stuck stream counts once per poll, and
+/// each stream's boxes count against [`crate::Config::max_boxes_per_stream_per_poll`].
 #[derive(Debug, Default)]
 pub struct PollProgress {
     counted: HashSet<String>,
+    boxes: HashMap<Slot, usize>,
 }
 
 impl Chat {
     /// The boxes to read next: the next box of every stream we read, or a batch of the chain
     /// a stream's reader is following.
     pub fn poll_reads(&self) -> ReadRound {
+        self.poll_reads_within(&PollProgress::default())
+    }
+
+    /// [`Chat::poll_reads`] in a poll that has read what `progress` counted: streams that used
+    /// up their boxes for this poll wait for the next.
+    pub fn poll_reads_within(&self, progress: &PollProgress) -> ReadRound {
+        let budget = self.config.max_boxes_per_stream_per_poll.max(1);
+        let spent = |s: &Slot| progress.boxes.get(s).copied().unwrap_or(0) >= budget;
         let mut slots = Vec::new();
         let mut reads = Vec::new();
         for (gid, g) in self.groups.iter().filter(|(_, g)| g.is_live()) {
@@ -67,7 +77,11 @@ impl Chat {
                 if let Some((_, at)) = &m.lookup {
                     slots.push((Slot::Lookup(*gid, *k), 1));
                     reads.push(at.clone());
-                } else if let Some(r) = &m.reader {
+                } else if let Some(r) = m
+                    .reader
+                    .as_ref()
+                    .filter(|_| !spent(&Slot::Member(*gid, *k)))
+                {
                     let w = r.wanted();
                     slots.push((Slot::Member(*gid, *k), w.len()));
                     reads.extend(w);
@@ -75,7 +89,11 @@ impl Chat {
             }
         }
         for (label, c) in self.channels.iter() {
-            if let Some(r) = &c.reader {
+            if let Some(r) = c
+                .reader
+                .as_ref()
+                .filter(|_| !spent(&Slot::Channel(label.clone())))
+            {
                 let w = r.wanted();
                 slots.push((Slot::Channel(label.clone()), w.len()));
                 reads.extend(w);
@@ -106,6 +124,10 @@ impl Chat {
         for (slot, n) in round.slots {
             let chunk = &contents[at..at + n];
             at += n;
+            *progress.boxes.entry(slot.clone()).or_default() += chunk
+                .iter()
+                .filter(|c| !matches!(c, BoxContent::NotFound))
+                .count();
             moved |= self.handle_slot(slot, chunk, progress, now_ms)?;
         }
         Ok((moved, std::mem::take(&mut self.log.events)))
@@ -143,8 +165,14 @@ impl Chat {
             }
         };
         let result = reader.accept(chunk);
-        if !matches!(result, Err(ref e) if !matches!(e, StreamError::Rejected(_))) {
-            self.stuck.remove(&source);
+        // A stream is unstuck once a message (or nothing) comes through; following a pointer
+        // again after a restart is not progress past the box it was stuck at.
+        let through = matches!(
+            result,
+            Ok(Polled::Message(_) | Polled::Nothing) | Err(StreamError::Rejected(_))
+        );
+        if through && self.stuck.remove(&source).is_some() {
+            self.stuck_changed.insert(source.clone());
         }
         let moved = match result {
             Ok(Polled::Nothing) => return Ok(false),
@@ -173,6 +201,7 @@ impl Chat {
                 let wait = self.config.stuck_time_before_skip.as_millis() as u64;
                 let (n, since) = self.stuck.entry(source.clone()).or_insert((0, now_ms));
                 *n += 1;
+                self.stuck_changed.insert(source.clone());
                 if *n < limit || now_ms.saturating_sub(*since) < wait {
                     self.log.problem(source, e.to_string());
                     return Ok(false);
@@ -205,6 +234,7 @@ impl Chat {
         let mut cx = Context {
             log: &mut self.log,
             limits,
+            max_members: self.config.max_group_members,
             max_file_len: self.config.max_file_len,
             profile_dir: &self.profile_dir,
             forgot: &mut self.forgot,

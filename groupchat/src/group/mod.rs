@@ -270,17 +270,17 @@ impl Group {
         please_add: &PleaseAdd,
         by: Option<MemberId>,
         limits: Limits,
+        max_members: usize,
     ) -> Result<Option<MemberId>, Error> {
         let cap = please_add.read_cap()?;
         self.add(
             MemberId::of(&cap),
             please_add.display_name.clone(),
             cap,
-            Role::Member,
-            0,
-            None,
+            (Role::Member, 0, None),
             by,
             limits,
+            max_members,
         )
     }
 
@@ -292,6 +292,7 @@ impl Group {
         entry: Option<&RosterEntry>,
         by: Option<MemberId>,
         limits: Limits,
+        max_members: usize,
     ) -> Result<Option<MemberId>, Error> {
         let cap = please_add.read_cap()?;
         let (id, role, epoch, key) = match entry {
@@ -302,28 +303,31 @@ impl Group {
             id,
             please_add.display_name.clone(),
             cap,
-            role,
-            epoch,
-            key,
+            (role, epoch, key),
             by,
             limits,
+            max_members,
         )
     }
 
+    /// Adds member `id` (with its role, stream epoch and sealing key as listed), unless it
+    /// is or was one, or the group has `max_members` already.
     #[allow(clippy::too_many_arguments)]
     fn add(
         &mut self,
         id: MemberId,
         name: DisplayName,
         cap: ReadCap,
-        role: Role,
-        epoch: u64,
-        key: Option<[u8; 32]>,
+        (role, epoch, key): (Role, u64, Option<[u8; 32]>),
         by: Option<MemberId>,
         limits: Limits,
+        max_members: usize,
     ) -> Result<Option<MemberId>, Error> {
         if self.members.contains_key(&id) || self.departed.contains_key(&id) {
             return Ok(None);
+        }
+        if self.members.len() >= max_members {
+            return Err(Error::GroupFull(max_members));
         }
         let reader = StreamReader::new(cap, &group_ctx(&self.id)).with_limits(limits);
         self.members.insert(

@@ -29,6 +29,8 @@ pub(crate) struct Context<'a> {
     pub log: &'a mut Log,
     /// The limits of new members' readers.
     pub limits: Limits,
+    /// The most members a group may have in our view.
+    pub max_members: usize,
     /// The largest file kept.
     pub max_file_len: usize,
     /// The profile directory (received files go under it).
@@ -154,7 +156,7 @@ impl Group {
 
     fn on_introduction(&mut self, sender: &Sender, please_add: PleaseAdd, cx: &mut Context<'_>) {
         let name = please_add.display_name.to_string();
-        match self.add_introduced(&please_add, Some(sender.id), cx.limits) {
+        match self.add_introduced(&please_add, Some(sender.id), cx.limits, cx.max_members) {
             Ok(Some(member)) => {
                 cx.log.event(Event::MemberAdded {
                     group: self.id,
@@ -205,7 +207,13 @@ impl Group {
                 self.follow_listed(id, please_add, e, cx);
                 continue;
             }
-            match self.add_listed(please_add, entry, Some(sender.id), cx.limits) {
+            match self.add_listed(
+                please_add,
+                entry,
+                Some(sender.id),
+                cx.limits,
+                cx.max_members,
+            ) {
                 Ok(Some(member)) => added.push((member, please_add.display_name.to_string())),
                 Ok(None) => {}
                 Err(e) => cx.log.problem(&sender.source, format!("who reply: {e}")),

@@ -272,11 +272,11 @@ mod tests {
             let other = WriteCap::generate(&mut OsRng).read_cap();
             let pa = PleaseAdd::new(DisplayName::new("me").unwrap(), &other);
             assert!(g
-                .add_introduced(&pa, None, Limits::default())
+                .add_introduced(&pa, None, Limits::default(), usize::MAX)
                 .unwrap()
                 .is_some());
             assert!(
-                g.add_introduced(&pa, None, Limits::default())
+                g.add_introduced(&pa, None, Limits::default(), usize::MAX)
                     .unwrap()
                     .is_none(),
                 "once"
