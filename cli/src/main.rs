@@ -51,8 +51,12 @@ enum Command {
     Invitations,
     /// Accept an invitation: ask to join the group under a display name.
     Accept(join::AcceptArgs),
+    /// Decline an invitation (the introducer is told).
+    Decline(join::DeclineArgs),
     /// Approve a pending join request.
     Approve(join::InviteArgs),
+    /// Reject a join request outright (the invitee is told why).
+    Reject(join::RejectArgs),
     /// Ask an invitee to choose another display name.
     Revise(join::ReviseArgs),
     /// Post a text to a group.
@@ -111,6 +115,8 @@ fn main() -> ExitCode {
         Command::Invitations => join::invitations(&global),
         Command::Accept(a) => join::accept(&global, a),
         Command::Approve(a) => join::approve(&global, a),
+        Command::Decline(a) => join::decline(&global, a),
+        Command::Reject(a) => join::reject(&global, a),
         Command::Revise(a) => join::revise(&global, a),
         Command::Post(a) => post::post(&global, a),
         Command::SendFile(a) => post::send_file(&global, a),

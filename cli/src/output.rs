@@ -297,6 +297,28 @@ pub fn event_json(ev: &Event, name_of: &dyn Fn(&GroupId) -> String) -> Value {
             "event": "refused", "group": gid(group), "group_name": name_of(group),
             "by": hex::encode(by.0), "request": request, "reason": reason,
         }),
+        Event::InvitationDeclined { channel, group } => json!({
+            "event": "invitation_declined", "group": gid(group), "group_name": name_of(group),
+            "channel": channel,
+        }),
+        Event::JoinRejected {
+            channel,
+            group,
+            group_name,
+            reason,
+        } => json!({
+            "event": "join_rejected", "group": gid(group), "group_name": group_name,
+            "channel": channel, "reason": reason,
+        }),
+        Event::InvitationExpired {
+            group,
+            group_name,
+            channel,
+            ours,
+        } => json!({
+            "event": "invitation_expired", "group": gid(group), "group_name": group_name,
+            "channel": channel, "sent_by_us": ours,
+        }),
         Event::OutboxSent { entry } => {
             let mut v = outbox_json(entry, name_of);
             v["event"] = json!("sent");
@@ -460,6 +482,27 @@ pub fn event_line(ev: &Event, name_of: &dyn Fn(&GroupId) -> String) -> String {
             name_of(group),
             by.short()
         ),
+        Event::InvitationDeclined { channel, group } => {
+            format!("[{}] {channel} declined the invitation", name_of(group))
+        }
+        Event::JoinRejected {
+            channel,
+            group_name,
+            reason,
+            ..
+        } => format!("{channel} rejected our request to join {group_name:?}: {reason}"),
+        Event::InvitationExpired {
+            group_name,
+            channel,
+            ours: true,
+            ..
+        } => format!("[{group_name}] the invitation of {channel} expired unanswered"),
+        Event::InvitationExpired {
+            group_name,
+            channel,
+            ours: false,
+            ..
+        } => format!("the invitation to {group_name:?} from {channel} expired unanswered"),
         Event::OutboxSent { entry } => format!("sent: {}", outbox_what(entry, name_of)),
         Event::OutboxDropped { entry, reason } => format!(
             "dropped from the outbox, never sent: {}: {reason}",

@@ -175,7 +175,7 @@ fn conformance_groupchat_checks_our_own_vectors_too() {
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout).trim(),
-        "19/19 groupchat vectors reproduced"
+        "21/21 groupchat vectors reproduced"
     );
 
     let json = std::fs::read_to_string(&ours).unwrap();
@@ -194,7 +194,7 @@ fn conformance_groupchat_checks_our_own_vectors_too() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stdout).trim(),
-        "18/19 groupchat vectors reproduced"
+        "20/21 groupchat vectors reproduced"
     );
     assert!(
         text(&out.stderr).contains("case \"cases[1]\", signed_please_add, field signature"),

@@ -190,6 +190,10 @@ pub enum ChannelMessage {
     Welcome(Welcome),
     /// A private text message.
     Text(String),
+    /// The invitee declines the invitation to this group.
+    Decline(GroupId),
+    /// The introducer rejects the invitee's request to join this group, and says why.
+    Reject(GroupId, String),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -227,6 +231,8 @@ const KIND_SIGNED_PLEASE_ADD: &str = "signed_please_add";
 const KIND_PLEASE_REVISE: &str = "please_revise_display_name";
 const KIND_WELCOME: &str = "welcome";
 const KIND_TEXT: &str = "text";
+const KIND_DECLINE: &str = "decline";
+const KIND_REJECT: &str = "reject";
 
 fn group_id(bytes: Option<Vec<u8>>) -> Result<GroupId, ChannelError> {
     let bytes = bytes.ok_or_else(|| ChannelError::Malformed("missing group_id".into()))?;
@@ -307,6 +313,15 @@ impl ChannelMessage {
                 w.kind = KIND_TEXT.into();
                 w.text = Some(t.clone());
             }
+            ChannelMessage::Decline(id) => {
+                w.kind = KIND_DECLINE.into();
+                w.group_id = Some(id.0.to_vec());
+            }
+            ChannelMessage::Reject(id, reason) => {
+                w.kind = KIND_REJECT.into();
+                w.group_id = Some(id.0.to_vec());
+                w.reason = Some(reason.clone());
+            }
         }
         let mut out = Vec::new();
         ciborium::into_writer(&w, &mut out).expect("CBOR to a Vec");
@@ -359,6 +374,11 @@ impl ChannelMessage {
                     .map_err(|e| ChannelError::Malformed(e.to_string()))?,
             }),
             KIND_TEXT => ChannelMessage::Text(w.text.ok_or_else(|| missing("text"))?),
+            KIND_DECLINE => ChannelMessage::Decline(group_id(w.group_id)?),
+            KIND_REJECT => {
+                let reason = w.reason.ok_or_else(|| missing("reason"))?;
+                ChannelMessage::Reject(group_id(w.group_id)?, reason)
+            }
             other => return Err(ChannelError::UnknownKind(other.to_owned())),
         })
     }

@@ -31,6 +31,9 @@ pub struct Config {
     /// The most boxes one poll reads of one stream; the rest waits for the next poll, so a
     /// member that floods its stream cannot make one poll fetch without end.
     pub max_boxes_per_stream_per_poll: usize,
+    /// How long an invitation waits for an answer (ours to the invitee's request to join,
+    /// theirs to ours) before it is forgotten.
+    pub invitation_ttl: Duration,
 }
 
 impl Config {
@@ -69,6 +72,7 @@ impl Default for Config {
             stuck_time_before_skip: Duration::from_secs(60),
             max_group_members: 500,
             max_boxes_per_stream_per_poll: 1024,
+            invitation_ttl: Duration::from_secs(14 * 24 * 3600),
         }
     }
 }

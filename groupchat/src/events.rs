@@ -213,6 +213,35 @@ pub enum Event {
         /// Why it was refused.
         reason: String,
     },
+    /// The invitee of a channel declined our invitation.
+    InvitationDeclined {
+        /// The channel.
+        channel: String,
+        /// Group.
+        group: GroupId,
+    },
+    /// The introducer rejected our request to join.
+    JoinRejected {
+        /// The channel.
+        channel: String,
+        /// Group.
+        group: GroupId,
+        /// Its name.
+        group_name: String,
+        /// Why.
+        reason: String,
+    },
+    /// An invitation nobody answered in time was forgotten.
+    InvitationExpired {
+        /// Group.
+        group: GroupId,
+        /// Its name.
+        group_name: String,
+        /// The channel.
+        channel: String,
+        /// Whether we sent it (else we received it).
+        ours: bool,
+    },
     /// What the user asked to send landed.
     OutboxSent {
         /// The outbox entry, as it was.

@@ -212,6 +212,10 @@ pub struct InvitationInRecord {
     pub display_name: String,
     /// The introducer's latest request to revise the name, empty if none.
     pub revise_reason: String,
+    /// When it arrived (Unix milliseconds; 0 in records from before it was kept).
+    #[zeroize(skip)]
+    #[serde(default)]
+    pub received_ms: u64,
 }
 
 /// An invitation we sent.
@@ -227,6 +231,9 @@ pub struct InvitationOutRecord {
     /// The invitee's latest SignedPleaseAdd as a channel message, empty until it arrived.
     #[serde(with = "serde_bytes")]
     pub request: Vec<u8>,
+    /// When it was sent (Unix milliseconds; 0 in records from before it was kept).
+    #[serde(default)]
+    pub sent_ms: u64,
 }
 
 /// A stream a pending operation advances.

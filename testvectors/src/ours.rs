@@ -12,6 +12,8 @@
 //!     request, rebuilt as in `signed_please_add`), `reason`;
 //!   - `welcome`: `group_id`, `group_name`, `members[]` (`display_name`, `read_cap`);
 //!   - `channel_text`: `text`;
+//!   - `decline`: `group_id`;
+//!   - `reject`: `group_id`, `reason`;
 //!   - `who`: `membership_hash`, `who`;
 //!   - `who_reply`: `membership_hash`, `members[]`;
 //!   - `membership_hash`: `members[]` in the order learned, `canonical_cbor` (the ReplyWho in
@@ -149,6 +151,15 @@ pub enum Case {
     },
     ChannelText {
         text: String,
+        cbor: String,
+    },
+    Decline {
+        group_id: String,
+        cbor: String,
+    },
+    Reject {
+        group_id: String,
+        reason: String,
         cbor: String,
     },
     Who {
@@ -387,6 +398,18 @@ pub fn generate() -> VectorFile {
             text: "see you at 8".into(),
             cbor: channel(ChannelMessage::Text("see you at 8".into())),
         },
+        Case::Decline {
+            group_id: hex::encode(gid.0),
+            cbor: channel(ChannelMessage::Decline(gid)),
+        },
+        Case::Reject {
+            group_id: hex::encode(gid.0),
+            reason: "this group is for the board only".into(),
+            cbor: channel(ChannelMessage::Reject(
+                gid,
+                "this group is for the board only".into(),
+            )),
+        },
         Case::Who {
             membership_hash: hex::encode(hash.0),
             who: String::new(),
@@ -517,6 +540,8 @@ fn kind(case: &Case) -> &'static str {
         Case::PleaseReviseDisplayName { .. } => "please_revise_display_name",
         Case::Welcome { .. } => "welcome",
         Case::ChannelText { .. } => "channel_text",
+        Case::Decline { .. } => "decline",
+        Case::Reject { .. } => "reject",
         Case::Who { .. } => "who",
         Case::WhoReply { .. } => "who_reply",
         Case::MembershipHash { .. } => "membership_hash",
@@ -815,6 +840,20 @@ fn check_case(c: &mut Check<'_>, case: &Case) {
         Case::ChannelText { text, cbor } => {
             channel_cbor(c, cbor, ChannelMessage::Text(text.clone()))
         }
+        Case::Decline { group_id, cbor } => {
+            if let Some(id) = gid(c, group_id) {
+                channel_cbor(c, cbor, ChannelMessage::Decline(id));
+            }
+        }
+        Case::Reject {
+            group_id,
+            reason,
+            cbor,
+        } => {
+            if let Some(id) = gid(c, group_id) {
+                channel_cbor(c, cbor, ChannelMessage::Reject(id, reason.clone()));
+            }
+        }
         Case::Who {
             membership_hash,
             who,
@@ -1064,7 +1103,7 @@ mod tests {
             eprintln!("{m}");
         }
         assert!(report.is_success());
-        assert_eq!(report.total, 19);
+        assert_eq!(report.total, 21);
     }
 
     /// A sealed cap that no longer opens is named, even though the CBOR still matches its
@@ -1089,7 +1128,7 @@ mod tests {
         let changed = format!("{flipped}{}", &sealed[101..]);
         v["cases"][i]["entries"][0]["sealed"] = serde_json::Value::String(changed);
         let report = check_json(&v.to_string()).unwrap();
-        assert_eq!((report.reproduced, report.total), (18, 19));
+        assert_eq!((report.reproduced, report.total), (20, 21));
         let text = report
             .mismatches
             .iter()

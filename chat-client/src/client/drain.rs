@@ -117,6 +117,8 @@ impl Client {
                 let dropped = self.apply(|c| Ok(c.prepare_ready(&mut OsRng, now_ms())))?;
                 self.note_dropped(&goal, dropped, &mut out);
                 if goal.owed && round.is_none() {
+                    let expired = self.apply(|c| Ok(c.expire_invitations(now_ms())))?;
+                    out.events.extend(expired);
                     while self
                         .apply(|c| c.queue_owed(&mut OsRng, now_ms()))?
                         .is_some()

@@ -353,6 +353,27 @@ impl Client {
         .await
     }
 
+    /// Declines the invitation to group `id`: the introducer is told.
+    pub async fn decline(&mut self, id: &GroupId) -> Result<Sent, ClientError> {
+        self.send(Request::Decline { group: *id }).await
+    }
+
+    /// Rejects the join request of channel `label`'s peer to group `id`, saying why: they are
+    /// told, and the invitation is closed.
+    pub async fn reject(
+        &mut self,
+        id: &GroupId,
+        label: &str,
+        reason: &str,
+    ) -> Result<Sent, ClientError> {
+        self.send(Request::Reject {
+            group: *id,
+            label: label.to_owned(),
+            reason: reason.to_owned(),
+        })
+        .await
+    }
+
     /// Declines the invitee's display name and asks for another.
     pub async fn ask_revise(
         &mut self,

@@ -1,4 +1,5 @@
-//! The join flow: `invite`, `invitations`, `accept`, `approve`, `revise`.
+//! The join flow: `invite`, `invitations`, `accept`, `decline`, `approve`, `revise`,
+//! `reject`.
 
 use std::process::ExitCode;
 
@@ -155,6 +156,64 @@ pub fn revise(global: &Global, a: ReviseArgs) -> anyhow::Result<ExitCode> {
                 sent,
                 format!("asked {} for another display name", a.channel),
                 json!({"group": gid(&id), "channel": a.channel, "revise": true}),
+            );
+            Ok(())
+        },
+    )
+}
+
+/// Options of `decline`.
+#[derive(Debug, Args)]
+pub struct DeclineArgs {
+    /// The group we were invited to: its name, its ID, or the first characters of its ID.
+    pub group: String,
+}
+
+/// Options of `reject`.
+#[derive(Debug, Args)]
+pub struct RejectArgs {
+    /// The group.
+    pub group: String,
+    /// The channel of the invitee.
+    pub channel: String,
+    /// Why, shown to the invitee.
+    #[arg(long, default_value = "your request to join was not accepted")]
+    pub reason: String,
+}
+
+/// `decline GROUP`
+pub fn decline(global: &Global, a: DeclineArgs) -> anyhow::Result<ExitCode> {
+    let resolve = |s: &Session| resolve::invitation(&s.client, &a.group);
+    session::online(global, None, resolve, async |s, id| {
+        let sent = s.client.decline(&id).await?;
+        s.sent(
+            sent,
+            format!(
+                "declined the invitation to {}; the introducer is told",
+                a.group
+            ),
+            json!({"group": gid(&id), "declined": true}),
+        );
+        Ok(())
+    })
+}
+
+/// `reject GROUP CHANNEL --reason WHY`
+pub fn reject(global: &Global, a: RejectArgs) -> anyhow::Result<ExitCode> {
+    session::online(
+        global,
+        None,
+        |s| s.group(&a.group),
+        async |s, id| {
+            let sent = s.client.reject(&id, &a.channel, &a.reason).await?;
+            s.sent(
+                sent,
+                format!(
+                    "rejected {}'s request to join {}",
+                    a.channel,
+                    s.group_name(&id)
+                ),
+                json!({"group": gid(&id), "channel": a.channel, "rejected": true}),
             );
             Ok(())
         },

@@ -19,6 +19,10 @@ pub enum Slash {
     Revise(String, String),
     /// Accept an invitation to a group (by name), asking for a display name.
     Accept(String, Option<String>),
+    /// Decline an invitation to a group (by name).
+    Decline(String),
+    /// Reject an invitee's request to join the current group, saying why.
+    Reject(String, String),
     /// Send a file to the current group.
     Send(String),
     /// Ask the current group WHO.
@@ -53,6 +57,8 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "ask an invitee for another name",
     ),
     ("accept", "GROUP [NAME]", "accept an invitation"),
+    ("decline", "GROUP", "decline an invitation"),
+    ("reject", "CHANNEL [REASON]", "reject an invitee"),
     ("send", "PATH", "send a file here"),
     ("who", "", "ask WHO"),
     ("members", "", "list members and roles"),
@@ -98,6 +104,14 @@ pub fn parse(line: &str) -> Result<Slash, String> {
         "accept" => match rest.split_once(char::is_whitespace) {
             Some((g, n)) => Slash::Accept(g.to_owned(), Some(n.trim().to_owned())),
             None => Slash::Accept(one("a group")?, None),
+        },
+        "decline" => Slash::Decline(one("a group")?),
+        "reject" => match rest.split_once(char::is_whitespace) {
+            Some((c, r)) => Slash::Reject(c.to_owned(), r.trim().to_owned()),
+            None => Slash::Reject(
+                one("a channel")?,
+                "your request to join was not accepted".into(),
+            ),
         },
         "send" => Slash::Send(one("a file path")?),
         "who" => Slash::Who,

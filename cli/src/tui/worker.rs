@@ -209,6 +209,18 @@ impl Worker {
                     Some(format!("asked to join as {dn}; wait for the approval"))
                 });
             }
+            Slash::Decline(group_arg) => {
+                let id = resolve::invitation(&s.client, &group_arg)?;
+                let r = s.client.decline(&id).await;
+                self.sent(r, || {
+                    Some(format!("declined the invitation to {group_arg}"))
+                });
+            }
+            Slash::Reject(label, reason) => {
+                let id = group()?;
+                let r = s.client.reject(&id, &label, &reason).await;
+                self.sent(r, || Some(format!("rejected {label}")));
+            }
             Slash::Send(path) => {
                 let id = group()?;
                 self.send_file(id, &path).await?;

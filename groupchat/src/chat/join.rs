@@ -122,6 +122,13 @@ impl Invitations {
         Ok(())
     }
 
+    /// Forgets the invitation to `id` we received (declined, rejected or expired).
+    pub(crate) fn forget_inbound(&mut self, id: &GroupId) {
+        self.inbound.remove(id);
+        self.answered.remove(id);
+        self.changed_in.insert(*id);
+    }
+
     /// Forgets the invitation to `id` sent over `label` (the invitee was approved).
     pub(crate) fn close_outbound(&mut self, id: GroupId, label: &str) {
         let key = (id, label.to_owned());
@@ -165,6 +172,7 @@ impl Chat {
                 group_id: id.0.to_vec(),
                 channel: label.to_owned(),
                 request: Vec::new(),
+                sent_ms: self.log.now_ms(),
             },
         );
         self.invitations.changed_out.insert(key);
@@ -243,6 +251,95 @@ impl Chat {
             ],
             Completion::Nothing,
         ))
+    }
+
+    /// Queues our refusal of the invitation to group `id`: the introducer is told, and the
+    /// invitation is gone.
+    pub fn decline<R: RngCore + CryptoRng>(
+        &mut self,
+        rng: &mut R,
+        id: &GroupId,
+    ) -> Result<OpId, Error> {
+        let inv = self.invitations.inbound_mut(id)?;
+        if !inv.write_cap.is_empty() {
+            return Err(Error::NotAllowed(
+                "we asked to join already; leave the group once in",
+            ));
+        }
+        let label = inv.channel.clone();
+        let op = self.send_channel(
+            rng,
+            &label,
+            &ChannelMessage::Decline(*id),
+            Completion::Nothing,
+        )?;
+        self.invitations.forget_inbound(id);
+        Ok(op)
+    }
+
+    /// Queues our rejection of the invitee of channel `label` into group `id`: they are told
+    /// why, and the invitation is closed.
+    pub fn reject<R: RngCore + CryptoRng>(
+        &mut self,
+        rng: &mut R,
+        id: &GroupId,
+        label: &str,
+        reason: &str,
+    ) -> Result<OpId, Error> {
+        self.invitations.outbound_mut(id, label)?;
+        let msg = ChannelMessage::Reject(*id, reason.to_owned());
+        let op = self.send_channel(rng, label, &msg, Completion::Nothing)?;
+        self.invitations.close_outbound(*id, label);
+        Ok(op)
+    }
+
+    /// Forgets invitations nobody answered within `Config::invitation_ttl`: those we received
+    /// and did not answer, and those we sent whose invitee did not ask to join. Returns what
+    /// expired.
+    pub fn expire_invitations(&mut self, now_ms: u64) -> Vec<Event> {
+        let ttl = self.config.invitation_ttl.as_millis() as u64;
+        let old = |t: u64| t > 0 && now_ms.saturating_sub(t) > ttl;
+        let mut events = Vec::new();
+        let inbound: Vec<GroupId> = self
+            .invitations
+            .inbound
+            .iter()
+            .filter(|(_, r)| r.write_cap.is_empty() && old(r.received_ms))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in inbound {
+            if let Some(r) = self.invitations.inbound.get(&id) {
+                events.push(Event::InvitationExpired {
+                    group: id,
+                    group_name: r.group_name.clone(),
+                    channel: r.channel.clone(),
+                    ours: false,
+                });
+            }
+            self.invitations.forget_inbound(&id);
+        }
+        let outbound: Vec<(GroupId, String)> = self
+            .invitations
+            .outbound
+            .iter()
+            .filter(|(_, r)| r.request.is_empty() && old(r.sent_ms))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for (id, label) in outbound {
+            let group_name = self
+                .groups
+                .get(&id)
+                .map(|g| g.name.clone())
+                .unwrap_or_default();
+            events.push(Event::InvitationExpired {
+                group: id,
+                group_name,
+                channel: label.clone(),
+                ours: true,
+            });
+            self.invitations.close_outbound(id, &label);
+        }
+        events
     }
 
     /// The invitations we sent, with the invitee's request if it arrived.
@@ -388,8 +485,10 @@ impl Chat {
                 key: Vec::new(),
                 display_name: String::new(),
                 revise_reason: String::new(),
+                received_ms: 0,
             });
         rec.group_name = inv.group_name.clone();
+        rec.received_ms = self.log.now_ms();
         rec.channel = label.to_owned();
         rec.revise_reason.clear();
         self.invitations.changed_in.insert(id);
@@ -439,6 +538,50 @@ impl Chat {
             group,
             display_name: pa.display_name.to_string(),
             name_taken,
+        });
+    }
+
+    /// The invitee of channel `label` declined our invitation to group `id`.
+    pub(crate) fn on_decline(&mut self, label: &str, id: GroupId) {
+        if !self
+            .invitations
+            .outbound
+            .contains_key(&(id, label.to_owned()))
+        {
+            self.log.problem(
+                format!("channel {label}"),
+                "declined an invitation we did not send",
+            );
+            return;
+        }
+        self.invitations.close_outbound(id, label);
+        self.log.event(Event::InvitationDeclined {
+            channel: label.to_owned(),
+            group: id,
+        });
+    }
+
+    /// The introducer of channel `label` rejected our request to join group `id`.
+    pub(crate) fn on_reject(&mut self, label: &str, id: GroupId, reason: String) {
+        let Some(inv) = self
+            .invitations
+            .inbound
+            .get(&id)
+            .filter(|r| r.channel == label)
+        else {
+            self.log.problem(
+                format!("channel {label}"),
+                "rejected a request we did not send there",
+            );
+            return;
+        };
+        let group_name = inv.group_name.clone();
+        self.invitations.forget_inbound(&id);
+        self.log.event(Event::JoinRejected {
+            channel: label.to_owned(),
+            group: id,
+            group_name,
+            reason,
         });
     }
 

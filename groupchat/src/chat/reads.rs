@@ -276,6 +276,8 @@ impl Chat {
             ChannelMessage::SignedPleaseAdd(s) => self.on_join_request(label, s),
             ChannelMessage::PleaseReviseDisplayName(p) => self.on_revise_request(label, p),
             ChannelMessage::Welcome(w) => self.on_welcome(label, w)?,
+            ChannelMessage::Decline(id) => self.on_decline(label, id),
+            ChannelMessage::Reject(id, reason) => self.on_reject(label, id, reason),
         }
         Ok(())
     }

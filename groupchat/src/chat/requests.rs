@@ -112,6 +112,20 @@ pub enum Request {
         /// Group.
         group: GroupId,
     },
+    /// Our refusal of an invitation.
+    Decline {
+        /// Group.
+        group: GroupId,
+    },
+    /// Our rejection of an invitee's request to join.
+    Reject {
+        /// Group.
+        group: GroupId,
+        /// Channel.
+        label: String,
+        /// Why.
+        reason: String,
+    },
     /// A private text on a channel.
     ChannelText {
         /// Channel.
@@ -137,6 +151,8 @@ impl Request {
             Request::Rotate { .. } => "rotate",
             Request::SetRole { .. } => "role",
             Request::Delete { .. } => "delete",
+            Request::Decline { .. } => "decline",
+            Request::Reject { .. } => "reject",
             Request::ChannelText { .. } => "text",
         }
     }
@@ -155,7 +171,9 @@ impl Request {
             | Request::Remove { group, .. }
             | Request::Rotate { group }
             | Request::SetRole { group, .. }
-            | Request::Delete { group } => Some(*group),
+            | Request::Delete { group }
+            | Request::Decline { group }
+            | Request::Reject { group, .. } => Some(*group),
             Request::ChannelText { .. } => None,
         }
     }
@@ -167,6 +185,7 @@ impl Request {
             Request::Invite { label, .. }
             | Request::AskRevise { label, .. }
             | Request::Approve { label, .. }
+            | Request::Reject { label, .. }
             | Request::ChannelText { label, .. } => Some(label),
             _ => None,
         }
@@ -426,8 +445,11 @@ impl Chat {
     fn request_lanes(&self, r: &Request) -> BTreeSet<TargetRecord> {
         let mut lanes = BTreeSet::new();
         match r {
-            Request::Invite { .. } | Request::AskRevise { .. } | Request::ChannelText { .. } => {}
-            Request::AcceptInvitation { group, .. } => {
+            Request::Invite { .. }
+            | Request::AskRevise { .. }
+            | Request::Reject { .. }
+            | Request::ChannelText { .. } => {}
+            Request::AcceptInvitation { group, .. } | Request::Decline { group } => {
                 lanes.insert(TargetRecord::Invitation(group.0.to_vec()));
                 if let Some(inv) = self.invitations.inbound.get(group) {
                     lanes.insert(TargetRecord::Channel(inv.channel.clone()));
@@ -476,6 +498,23 @@ impl Chat {
                 crate::display_name::DisplayName::new(display_name)?;
                 if !self.invitations.inbound.contains_key(group) {
                     return Err(Error::NoInvitation(*group));
+                }
+            }
+            Request::Decline { group } => {
+                if !self.invitations.inbound.contains_key(group) {
+                    return Err(Error::NoInvitation(*group));
+                }
+            }
+            Request::Reject { group, label, .. } => {
+                if !self
+                    .invitations
+                    .outbound
+                    .contains_key(&(*group, label.clone()))
+                {
+                    return Err(Error::NoJoinRequest {
+                        group: *group,
+                        channel: label.clone(),
+                    });
                 }
             }
             Request::AskRevise { group, label, .. } | Request::Approve { group, label } => {
@@ -549,6 +588,12 @@ impl Chat {
                 role,
             } => self.set_role(rng, group, member, parse_role(role)?)?,
             Request::Delete { group } => self.delete(rng, group)?,
+            Request::Decline { group } => self.decline(rng, group)?,
+            Request::Reject {
+                group,
+                label,
+                reason,
+            } => self.reject(rng, group, label, reason)?,
             Request::ChannelText { label, text } => self.send_channel_text(rng, label, text)?,
         };
         self.outbox.set_origin(
@@ -571,7 +616,7 @@ impl Chat {
             _ => 0,
         };
         let channel = match r {
-            Request::AcceptInvitation { group, .. } => self
+            Request::AcceptInvitation { group, .. } | Request::Decline { group } => self
                 .invitations
                 .inbound
                 .get(group)
