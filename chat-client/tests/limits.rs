@@ -147,3 +147,51 @@ async fn how_long_a_stream_was_stuck_survives_a_restart() {
         "{ev:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_large_group_an_introduction_waits_for_the_user() {
+    let store = memory_store();
+    let guarded = Config {
+        auto_admit_members: 2,
+        ..Config::default()
+    };
+    let (pa, pb, pc) = (Profile::new(), Profile::new(), Profile::new());
+    let mut alice = pa.open(&store);
+    let mut bob = pb.open_with(&store, guarded);
+    let mut carol = pc.open(&store);
+    let group = alice.create_group("g", "alice").unwrap();
+    connect(&mut alice, "bob", &mut bob, "alice");
+    connect(&mut alice, "carol", &mut carol, "alice");
+    join(&mut alice, "bob", &mut bob, group, "bob").await;
+    settle(&mut bob).await;
+    join(&mut alice, "carol", &mut carol, group, "carol").await;
+    carol.post_text(&group, "hi, carol here").await.unwrap();
+    let ev = settle(&mut bob).await;
+    let held: Vec<_> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::IntroductionHeld { member, name, .. } => Some((*member, name.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(held.len(), 1, "{ev:?}");
+    assert_eq!(held[0].1, "carol");
+    let info = bob.group_info(&group).unwrap();
+    assert_eq!(info.members.len(), 2, "carol is not read yet");
+    assert_eq!(info.held.len(), 1);
+    assert!(texts(&bob, &group).is_empty());
+    // The hold is stored; admitted after a restart, carol is read from where she was
+    // introduced.
+    drop(bob);
+    let mut bob = pb.open_with(&store, guarded);
+    assert_eq!(bob.group_info(&group).unwrap().held.len(), 1);
+    bob.admit(&group, &held[0].0).unwrap();
+    assert!(bob.admit(&group, &held[0].0).is_err(), "once");
+    settle(&mut bob).await;
+    let info = bob.group_info(&group).unwrap();
+    assert_eq!((info.members.len(), info.held.len()), (3, 0));
+    assert_eq!(
+        texts(&bob, &group),
+        [("carol".to_owned(), "hi, carol here".to_owned())]
+    );
+}

@@ -80,6 +80,8 @@ enum Command {
     Who(group::GroupArg),
     /// Leave a group: we stop reading and writing it; its history stays.
     Leave(group::GroupArg),
+    /// Admit a newcomer whose introduction waits for our approval (in groups of 50 or more).
+    Admit(lifecycle::MemberArgs),
     /// Remove a member (owners and admins): we move to a new stream without them.
     Remove(lifecycle::MemberArgs),
     /// Move our stream in a group to a new one, given to every member.
@@ -128,6 +130,7 @@ fn main() -> ExitCode {
         Command::Who(a) => group::who(&global, a),
         Command::Leave(a) => lifecycle::leave(&global, a),
         Command::Remove(a) => lifecycle::remove(&global, a),
+        Command::Admit(a) => group::admit(&global, a),
         Command::Rotate(a) => lifecycle::rotate(&global, a),
         Command::Role(a) => lifecycle::role(&global, a),
         Command::Delete(a) => lifecycle::delete(&global, a),

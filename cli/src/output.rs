@@ -297,6 +297,15 @@ pub fn event_json(ev: &Event, name_of: &dyn Fn(&GroupId) -> String) -> Value {
             "event": "refused", "group": gid(group), "group_name": name_of(group),
             "by": hex::encode(by.0), "request": request, "reason": reason,
         }),
+        Event::IntroductionHeld {
+            group,
+            member,
+            name,
+            by,
+        } => json!({
+            "event": "introduction_held", "group": gid(group), "group_name": name_of(group),
+            "member": hex::encode(member.0), "name": name, "by": hex::encode(by.0),
+        }),
         Event::InvitationDeclined { channel, group } => json!({
             "event": "invitation_declined", "group": gid(group), "group_name": name_of(group),
             "channel": channel,
@@ -481,6 +490,19 @@ pub fn event_line(ev: &Event, name_of: &dyn Fn(&GroupId) -> String) -> String {
             "[{}] refused {}'s request to {request}: {reason}",
             name_of(group),
             by.short()
+        ),
+        Event::IntroductionHeld {
+            group,
+            member,
+            name,
+            by,
+        } => format!(
+            "[{g}] {} introduced {name} ({}); the group is large, so they wait for you: \
+             `bacap-chat admit {g} {}`",
+            by.short(),
+            member.short(),
+            member.short(),
+            g = name_of(group)
         ),
         Event::InvitationDeclined { channel, group } => {
             format!("[{}] {channel} declined the invitation", name_of(group))

@@ -69,6 +69,25 @@ pub fn member(client: &Client, id: &GroupId, arg: &str) -> anyhow::Result<Member
     }
 }
 
+/// A newcomer held for our approval in group `id`, by display name or ID prefix.
+pub fn held(client: &Client, id: &GroupId, arg: &str) -> anyhow::Result<MemberId> {
+    let held = client.group_info(id)?.held;
+    let lower = arg.to_ascii_lowercase();
+    let found: Vec<_> = held
+        .iter()
+        .filter(|h| {
+            h.name == arg || (lower.len() >= 4 && hex::encode(h.member.0).starts_with(&lower))
+        })
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(one.member),
+        [] => bail!(
+            "nobody called {arg:?} waits to be admitted; `bacap-chat group members` lists who does"
+        ),
+        _ => bail!("{arg:?} is ambiguous; give the first characters of the newcomer's ID"),
+    }
+}
+
 /// The display name given, else the profile's.
 pub fn display_name(given: Option<String>, settings: &Settings) -> anyhow::Result<String> {
     match given {

@@ -28,6 +28,9 @@ pub struct Config {
     /// The most members a group may have in our view: introductions, member lists and
     /// approvals beyond it are refused.
     pub max_group_members: usize,
+    /// From this many members in our view on, a member's INTRODUCTION of a newcomer waits for
+    /// the user's approval ([`crate::Chat::admit`]) instead of adding them at once.
+    pub auto_admit_members: usize,
     /// The most boxes one poll reads of one stream; the rest waits for the next poll, so a
     /// member that floods its stream cannot make one poll fetch without end.
     pub max_boxes_per_stream_per_poll: usize,
@@ -71,6 +74,7 @@ impl Default for Config {
             stuck_polls_before_skip: 5,
             stuck_time_before_skip: Duration::from_secs(60),
             max_group_members: 500,
+            auto_admit_members: 50,
             max_boxes_per_stream_per_poll: 1024,
             invitation_ttl: Duration::from_secs(14 * 24 * 3600),
         }

@@ -213,6 +213,18 @@ pub enum Event {
         /// Why it was refused.
         reason: String,
     },
+    /// A member introduced a newcomer to a group that has [`crate::Config::auto_admit_members`]
+    /// already: they wait for our approval ([`crate::Chat::admit`]).
+    IntroductionHeld {
+        /// Group.
+        group: GroupId,
+        /// The newcomer.
+        member: MemberId,
+        /// Their display name.
+        name: String,
+        /// Who introduced them.
+        by: MemberId,
+    },
     /// The invitee of a channel declined our invitation.
     InvitationDeclined {
         /// The channel.

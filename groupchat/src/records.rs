@@ -169,6 +169,22 @@ pub struct GroupRecord {
     pub posted_since_rotation: u32,
     /// When we moved to the current stream (Unix milliseconds).
     pub rotated_at_ms: u64,
+    /// Introductions held for the user's approval.
+    #[serde(default)]
+    #[zeroize(skip)]
+    pub held: Vec<HeldRecord>,
+}
+
+/// An introduction held for the user's approval (the group was at
+/// [`crate::Config::auto_admit_members`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HeldRecord {
+    /// The newcomer's PleaseAdd (katzenqt CBOR).
+    #[serde(with = "serde_bytes")]
+    pub please_add: Vec<u8>,
+    /// The member who introduced them.
+    #[serde(with = "serde_bytes")]
+    pub by: Vec<u8>,
 }
 
 /// A 1:1 channel.

@@ -268,6 +268,11 @@ impl Client {
         self.apply(|c| c.create_group(&mut OsRng, name, display_name, history, now_ms()))
     }
 
+    /// Admits a newcomer whose introduction to group `id` was held for our approval.
+    pub fn admit(&mut self, id: &GroupId, member: &MemberId) -> Result<(), ClientError> {
+        self.apply(|c| c.admit(id, member, now_ms()))
+    }
+
     /// Sets when we rotate our stream in group `id` by ourselves.
     pub fn set_rotation_policy(
         &mut self,

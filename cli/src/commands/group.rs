@@ -172,9 +172,42 @@ pub fn run(global: &Global, cmd: GroupCmd) -> anyhow::Result<ExitCode> {
                     }),
                 );
             }
+            for h in info.held {
+                s.done(
+                    format!(
+                        "{} ({}) waits to be admitted, introduced by {}: `bacap-chat admit {} {}`",
+                        output::visible(&h.name),
+                        h.member.short(),
+                        h.by.short(),
+                        info.name,
+                        h.member.short()
+                    ),
+                    json!({
+                        "group": gid(&id), "member": hex::encode(h.member.0), "name": h.name,
+                        "held": true, "introduced_by": hex::encode(h.by.0),
+                    }),
+                );
+            }
             Ok(())
         }),
     }
+}
+
+/// `admit GROUP MEMBER`: adds a newcomer whose introduction waits for our approval.
+pub fn admit(
+    global: &Global,
+    a: crate::commands::lifecycle::MemberArgs,
+) -> anyhow::Result<ExitCode> {
+    session::offline(global, |s| {
+        let id = s.group(&a.group)?;
+        let member = resolve::held(&s.client, &id, &a.member)?;
+        s.client.admit(&id, &member)?;
+        s.done(
+            format!("admitted {} to {}", a.member, s.group_name(&id)),
+            json!({"event": "admitted", "group": gid(&id), "member": hex::encode(member.0)}),
+        );
+        Ok(())
+    })
 }
 
 /// `history GROUP`

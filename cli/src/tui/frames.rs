@@ -82,6 +82,7 @@ fn friends() -> Conv {
             member("bob", "member", false),
             member("carol", "admin", false),
         ],
+        held: Vec::new(),
         standing: "member".into(),
     }
 }
@@ -99,6 +100,7 @@ fn bob() -> Conv {
             content: Content::Text("psst".into()),
         }],
         members: Vec::new(),
+        held: Vec::new(),
         standing: "open".into(),
     }
 }
@@ -154,6 +156,7 @@ fn a_pending_join() {
         channel: "dave".into(),
         display_name: Some("dave".into()),
     }];
+    snap.convs[0].held = vec![("erin".into(), "carol".into())];
     snap.invitations = vec![Invitation {
         group_name: "club".into(),
         channel: "erin".into(),

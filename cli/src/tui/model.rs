@@ -58,6 +58,8 @@ pub struct Conv {
     pub entries: Vec<HistoryEntry>,
     /// Members (groups only).
     pub members: Vec<Member>,
+    /// Newcomers waiting for our approval (groups only): their name, and who introduced them.
+    pub held: Vec<(String, String)>,
     /// `member`, `left`, `removed`, `deleted`, or for a channel `open` or `waiting`.
     pub standing: String,
 }

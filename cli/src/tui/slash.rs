@@ -19,6 +19,8 @@ pub enum Slash {
     Revise(String, String),
     /// Accept an invitation to a group (by name), asking for a display name.
     Accept(String, Option<String>),
+    /// Admit a newcomer held for our approval.
+    Admit(String),
     /// Decline an invitation to a group (by name).
     Decline(String),
     /// Reject an invitee's request to join the current group, saying why.
@@ -58,6 +60,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     ("accept", "GROUP [NAME]", "accept an invitation"),
     ("decline", "GROUP", "decline an invitation"),
+    ("admit", "NAME", "admit a newcomer waiting for you"),
     ("reject", "CHANNEL [REASON]", "reject an invitee"),
     ("send", "PATH", "send a file here"),
     ("who", "", "ask WHO"),
@@ -106,6 +109,7 @@ pub fn parse(line: &str) -> Result<Slash, String> {
             None => Slash::Accept(one("a group")?, None),
         },
         "decline" => Slash::Decline(one("a group")?),
+        "admit" => Slash::Admit(one("a name")?),
         "reject" => match rest.split_once(char::is_whitespace) {
             Some((c, r)) => Slash::Reject(c.to_owned(), r.trim().to_owned()),
             None => Slash::Reject(

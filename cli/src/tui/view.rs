@@ -136,6 +136,11 @@ fn sidebar(f: &mut Frame, app: &App, theme: Theme, area: Rect) {
             Some(n) => format!("asked to join {} as {n}", i.group_name),
             None => format!("invited to {} (/accept)", i.group_name),
         })
+        .chain(app.snapshot.convs.iter().flat_map(|c| {
+            c.held
+                .iter()
+                .map(move |(name, by)| format!("{by} introduced {name} to {} (/admit)", c.title))
+        }))
         .chain(
             app.snapshot
                 .join_requests

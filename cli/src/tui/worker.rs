@@ -209,6 +209,12 @@ impl Worker {
                     Some(format!("asked to join as {dn}; wait for the approval"))
                 });
             }
+            Slash::Admit(who) => {
+                let id = group()?;
+                let m = resolve::held(&s.client, &id, &who)?;
+                s.client.admit(&id, &m)?;
+                self.notice(format!("admitted {who}"));
+            }
             Slash::Decline(group_arg) => {
                 let id = resolve::invitation(&s.client, &group_arg)?;
                 let r = s.client.decline(&id).await;
@@ -385,11 +391,25 @@ fn snapshot(s: &Session, status: &Status) -> Snapshot {
                 me: m.is_me,
             })
             .collect();
+        let held = g
+            .held
+            .iter()
+            .map(|h| {
+                let by = g
+                    .members
+                    .iter()
+                    .find(|m| m.id == h.by)
+                    .map(|m| m.name.clone())
+                    .unwrap_or_else(|| h.by.short());
+                (h.name.clone(), by)
+            })
+            .collect();
         convs.push(Conv {
             key: ConvKey::Group(g.id),
             title: g.name.clone(),
             entries,
             members,
+            held,
             standing: output::standing(&g.standing).to_owned(),
         });
     }
@@ -400,6 +420,7 @@ fn snapshot(s: &Session, status: &Status) -> Snapshot {
             title: label,
             entries,
             members: Vec::new(),
+            held: Vec::new(),
             standing: if open { "open" } else { "waiting" }.to_owned(),
         });
     }

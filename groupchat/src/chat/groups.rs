@@ -219,6 +219,31 @@ impl Chat {
         self.queue_group(rng, *id, Body::Delete, completion)
     }
 
+    /// Admits a newcomer whose introduction was held ([`crate::Event::IntroductionHeld`]): we
+    /// read them from now on, as if the introduction had just arrived.
+    pub fn admit(&mut self, id: &GroupId, member: &MemberId, now_ms: u64) -> Result<(), Error> {
+        self.log.set_now(now_ms);
+        let limits = self.limits();
+        let max = self.config.max_group_members;
+        let g = self.group_mut(id)?;
+        let (pa, by) = g.held.remove(member).ok_or(Error::UnknownMember(*member))?;
+        let name = pa.display_name.to_string();
+        let by_name = g.name_of(&by);
+        if let Some(added) = g.add_introduced(&pa, Some(by), limits, max)? {
+            self.log.group_entry(
+                *id,
+                by,
+                by_name,
+                false,
+                Content::Introduced {
+                    name,
+                    member: added.0.to_vec(),
+                },
+            );
+        }
+        Ok(())
+    }
+
     /// Sets when we rotate our stream by ourselves (off by default).
     pub fn set_rotation_policy(
         &mut self,

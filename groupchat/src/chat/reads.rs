@@ -235,6 +235,7 @@ impl Chat {
             log: &mut self.log,
             limits,
             max_members: self.config.max_group_members,
+            auto_admit: self.config.auto_admit_members,
             max_file_len: self.config.max_file_len,
             profile_dir: &self.profile_dir,
             forgot: &mut self.forgot,

@@ -109,6 +109,19 @@ pub struct GroupInfo {
     pub epoch: u64,
     /// The automatic rotation policy.
     pub policy: RotationPolicy,
+    /// Introductions waiting for our approval ([`crate::Chat::admit`]).
+    pub held: Vec<HeldInfo>,
+}
+
+/// An introduction held for the user's approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldInfo {
+    /// The newcomer.
+    pub member: MemberId,
+    /// Their display name.
+    pub name: String,
+    /// Who introduced them.
+    pub by: MemberId,
 }
 
 /// A member we count.
@@ -174,6 +187,9 @@ pub(crate) struct Group {
     pub owe_who: bool,
     /// The members whose latest ROTATE did not give us their new stream.
     pub stuck_on: BTreeSet<MemberId>,
+    /// Introductions held for the user's approval, by newcomer: their PleaseAdd and who
+    /// introduced them.
+    pub held: BTreeMap<MemberId, (PleaseAdd, MemberId)>,
 }
 
 impl Group {
@@ -224,6 +240,7 @@ impl Group {
             owe_tombstones: false,
             owe_who: false,
             stuck_on: BTreeSet::new(),
+            held: BTreeMap::new(),
         }
     }
 
@@ -423,6 +440,15 @@ impl Group {
             standing: self.standing,
             epoch: self.epoch,
             policy: self.policy,
+            held: self
+                .held
+                .iter()
+                .map(|(id, (pa, by))| HeldInfo {
+                    member: *id,
+                    name: pa.display_name.to_string(),
+                    by: *by,
+                })
+                .collect(),
         }
     }
 

@@ -31,6 +31,8 @@ pub(crate) struct Context<'a> {
     pub limits: Limits,
     /// The most members a group may have in our view.
     pub max_members: usize,
+    /// From this many members on, introductions wait for the user's approval.
+    pub auto_admit: usize,
     /// The largest file kept.
     pub max_file_len: usize,
     /// The profile directory (received files go under it).
@@ -156,6 +158,27 @@ impl Group {
 
     fn on_introduction(&mut self, sender: &Sender, please_add: PleaseAdd, cx: &mut Context<'_>) {
         let name = please_add.display_name.to_string();
+        if self.members.len() >= cx.auto_admit {
+            let Ok(cap) = please_add.read_cap() else {
+                cx.log
+                    .problem(&sender.source, "introduction without a valid ReadCap");
+                return;
+            };
+            let member = MemberId::of(&cap);
+            let known = self.members.contains_key(&member)
+                || self.departed.contains_key(&member)
+                || self.held.contains_key(&member);
+            if !known {
+                self.held.insert(member, (please_add, sender.id));
+                cx.log.event(Event::IntroductionHeld {
+                    group: self.id,
+                    member,
+                    name,
+                    by: sender.id,
+                });
+            }
+            return;
+        }
         match self.add_introduced(&please_add, Some(sender.id), cx.limits, cx.max_members) {
             Ok(Some(member)) => {
                 cx.log.event(Event::MemberAdded {

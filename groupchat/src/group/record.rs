@@ -9,7 +9,8 @@ use super::{Departed, Departure, Group, Member, NextStream, RotationPolicy, Stan
 use crate::channel::GroupId;
 use crate::display_name::DisplayName;
 use crate::error::Error;
-use crate::records::{DepartedRecord, GroupRecord, MemberRecord, NextStreamRecord};
+use crate::messages::PleaseAdd;
+use crate::records::{DepartedRecord, GroupRecord, HeldRecord, MemberRecord, NextStreamRecord};
 use crate::roster::{History, MemberId, Role};
 use crate::sealed::SealingKeyPair;
 
@@ -118,6 +119,14 @@ impl Group {
             rotate_after_days: self.policy.after_days.unwrap_or(0),
             posted_since_rotation: self.posted_since_rotation,
             rotated_at_ms: self.rotated_at_ms,
+            held: self
+                .held
+                .values()
+                .map(|(pa, by)| HeldRecord {
+                    please_add: pa.to_cbor(),
+                    by: by.0.to_vec(),
+                })
+                .collect(),
         }
     }
 
@@ -215,6 +224,12 @@ impl Group {
             .chunks_exact(32)
             .map(|c| member_id(c, "stuck on"))
             .collect::<Result<_, _>>()?;
+        let mut held = BTreeMap::new();
+        for h in &r.held {
+            let pa = PleaseAdd::from_cbor(&h.please_add).map_err(|e| corrupt(e.to_string()))?;
+            let id = MemberId::of(&pa.read_cap().map_err(|e| corrupt(e.to_string()))?);
+            held.insert(id, (pa, member_id(&h.by, "held by")?));
+        }
         let nonzero = |n: u32| (n > 0).then_some(n);
         Ok(Self {
             id,
@@ -240,6 +255,7 @@ impl Group {
             owe_tombstones: r.owe_tombstones,
             owe_who: r.owe_who,
             stuck_on,
+            held,
         })
     }
 }
