@@ -31,8 +31,9 @@ pub struct Config {
     /// From this many members in our view on, a member's INTRODUCTION of a newcomer waits for
     /// the user's approval ([`crate::Chat::admit`]) instead of adding them at once.
     pub auto_admit_members: usize,
-    /// The most boxes one poll reads of one stream; the rest waits for the next poll, so a
-    /// member that floods its stream cannot make one poll fetch without end.
+    /// The most boxes one poll reads of one stream (the default holds one message of the
+    /// largest size); the rest waits for the next poll, so a member that floods its stream
+    /// cannot make one poll fetch without end.
     pub max_boxes_per_stream_per_poll: usize,
     /// How long an invitation waits for an answer (ours to the invitee's request to join,
     /// theirs to ours) before it is forgotten.
@@ -75,7 +76,7 @@ impl Default for Config {
             stuck_time_before_skip: Duration::from_secs(60),
             max_group_members: 500,
             auto_admit_members: 50,
-            max_boxes_per_stream_per_poll: 1024,
+            max_boxes_per_stream_per_poll: 8192,
             invitation_ttl: Duration::from_secs(14 * 24 * 3600),
         }
     }

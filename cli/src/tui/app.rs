@@ -309,3 +309,125 @@ impl App {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::model::{Conv, Member};
+    use groupchat::channel::GroupId;
+    use groupchat::records::Content;
+    use groupchat::HistoryEntry;
+
+    fn key(c: KeyCode) -> KeyEvent {
+        KeyEvent::new(c, KeyModifiers::NONE)
+    }
+
+    fn typed(app: &mut App, s: &str) {
+        for ch in s.chars() {
+            app.key(key(KeyCode::Char(ch)));
+        }
+    }
+
+    fn conv(id: u8, title: &str, seqs: &[(u64, bool)]) -> Conv {
+        Conv {
+            key: ConvKey::Group(GroupId([id; 32])),
+            title: title.into(),
+            entries: seqs
+                .iter()
+                .map(|&(seq, own)| HistoryEntry {
+                    seq,
+                    sender: None,
+                    sender_name: if own { "me" } else { "bob" }.into(),
+                    own,
+                    time_ms: 0,
+                    content: Content::Text(format!("m{seq}")),
+                })
+                .collect(),
+            members: vec![Member {
+                name: "bobby".into(),
+                role: "member".into(),
+                me: false,
+            }],
+            held: Vec::new(),
+            standing: "member".into(),
+        }
+    }
+
+    fn app() -> App {
+        let mut app = App::new(None, Default::default());
+        app.update(Snapshot {
+            convs: vec![
+                conv(1, "g", &[(1, false)]),
+                conv(2, "h", &[(2, false), (3, false)]),
+            ],
+            ..Snapshot::default()
+        });
+        app
+    }
+
+    #[test]
+    fn enter_sends_a_text_or_runs_a_command() {
+        let mut app = app();
+        let g = ConvKey::Group(GroupId([1; 32]));
+        typed(&mut app, "hello");
+        assert_eq!(
+            app.key(key(KeyCode::Enter)),
+            Action::Say(g.clone(), "hello".into())
+        );
+        assert_eq!(app.sending.len(), 1, "shown as sending");
+        typed(&mut app, "//etc/passwd is a path");
+        assert_eq!(
+            app.key(key(KeyCode::Enter)),
+            Action::Say(g.clone(), "/etc/passwd is a path".into())
+        );
+        typed(&mut app, "/invite bob");
+        assert_eq!(
+            app.key(key(KeyCode::Enter)),
+            Action::Command(Some(g), Slash::Invite("bob".into()))
+        );
+        typed(&mut app, "/nope");
+        assert_eq!(app.key(key(KeyCode::Enter)), Action::None);
+        assert!(app.notices.last().unwrap().contains("/help"));
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(app.key(ctrl_c), Action::Quit);
+    }
+
+    #[test]
+    fn editing_and_completion() {
+        let mut app = app();
+        typed(&mut app, "hi bo");
+        app.key(key(KeyCode::Tab));
+        assert_eq!(app.input, "hi bobby ");
+        app.key(key(KeyCode::Home));
+        app.key(key(KeyCode::Delete));
+        typed(&mut app, "H");
+        assert_eq!(app.input, "Hi bobby ");
+        app.key(key(KeyCode::Esc));
+        assert!(app.input.is_empty());
+    }
+
+    #[test]
+    fn unread_counts_until_the_conversation_is_opened() {
+        let mut app = app();
+        let h = app.snapshot.convs[1].clone();
+        assert_eq!(app.unread(&app.snapshot.convs[0]), 0, "open: read");
+        assert_eq!(app.unread(&h), 2);
+        app.key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::CONTROL));
+        assert_eq!(app.selected, Some(h.key.clone()));
+        assert_eq!(app.unread(&h), 0);
+        // A text we sent disappears from "sending" once it is in the history.
+        typed(&mut app, "m4");
+        app.key(key(KeyCode::Enter));
+        let mut snap = app.snapshot.clone();
+        snap.convs[1].entries.push(HistoryEntry {
+            seq: 4,
+            sender: None,
+            sender_name: "me".into(),
+            own: true,
+            time_ms: 0,
+            content: Content::Text("m4".into()),
+        });
+        app.update(snap);
+        assert!(app.sending.is_empty());
+    }
+}
