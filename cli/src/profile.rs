@@ -71,7 +71,12 @@ pub struct Global {
     /// Without it, a command gives the courier a bounded try (half a second; a file upload
     /// as long as the courier answers) and leaves what did not land in the outbox, for the
     /// next command that reaches the courier.
-    #[arg(long, global = true, env = "BACAP_CHAT_WAIT")]
+    #[arg(
+        long,
+        global = true,
+        env = "BACAP_CHAT_WAIT",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
     pub wait: bool,
     /// The network that carries the boxes: the courier simulator's HTTP protocol, or a
     /// Katzenpost mixnet through its client daemon, kpclientd (`--daemon`).

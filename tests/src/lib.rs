@@ -212,6 +212,8 @@ impl Home {
         let mut home = Self::new("");
         home.env = vec![
             ("BACAP_CHAT_TRANSPORT".into(), "katzenpost".into()),
+            // Mixnet round trips take seconds: each step waits for its acknowledgement.
+            ("BACAP_CHAT_WAIT".into(), "1".into()),
             (
                 "BACAP_CHAT_DAEMON_CONFIG".into(),
                 daemon_config.display().to_string(),
@@ -234,6 +236,7 @@ impl Home {
             .env_remove("BACAP_CHAT_TRANSPORT")
             .env_remove("BACAP_CHAT_DAEMON")
             .env_remove("BACAP_CHAT_DAEMON_CONFIG")
+            .env_remove("BACAP_CHAT_WAIT")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
