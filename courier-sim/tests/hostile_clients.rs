@@ -1,9 +1,10 @@
-//! Clients that stall: stalled connections are closed after their timeouts while other clients
-//! are still served.
+//! Clients that stall or send garbage: stalled connections are closed after their timeouts
+//! while other clients are still served, and a malformed body gets a refusal written for people.
 
 use std::time::{Duration, Instant};
 
 use bacap::BoxId;
+use courier_protocol::wire::{self, Reply};
 use courier_protocol::{HttpStore, RetryPolicy};
 use courier_sim::{serve, Config};
 use pigeonhole::store::{BoxStore, ReadOutcome};
@@ -66,6 +67,44 @@ async fn stalled_connections_are_closed_and_a_client_is_still_served() {
             let answer = String::from_utf8_lossy(&answer);
             assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
             assert!(answer.contains("did not arrive within 1 s"), "{answer}");
+        }
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_malformed_body_is_refused_in_words_for_people() {
+    let server = serve(Config::ephemeral()).await.unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("{}{}", server.url(), wire::QUERY_PATH);
+    // Not CBOR; CBOR of the wrong shape; a body over the limit.
+    let cases: [(Vec<u8>, u16, &str); 3] = [
+        (
+            vec![0x1c, 0, 0],
+            400,
+            "malformed request: not valid CBOR at byte 0",
+        ),
+        (
+            vec![0xa1, 0x61, 0x78, 0x01],
+            400,
+            "malformed request: missing field `query_id`",
+        ),
+        (
+            vec![0; (1 << 20) + 1],
+            413,
+            "request refused: its body is larger than the 1048576 bytes allowed",
+        ),
+    ];
+    for (body, status, message) in cases {
+        let response = client.post(&url).body(body).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status);
+        let reply = wire::decode_reply(&response.bytes().await.unwrap()).unwrap();
+        let Reply::Error { message: got, .. } = reply else {
+            panic!("expected an error reply, got {reply:?}");
+        };
+        assert!(got.starts_with(message), "{got}");
+        for debug in ["Semantic(", "Syntax(", "Some(", "None"] {
+            assert!(!got.contains(debug), "{got}");
         }
     }
     server.shutdown().await.unwrap();

@@ -122,3 +122,52 @@ fn peer_texts_reach_the_terminal_escaped_and_json_exact() {
         .json();
     assert_eq!(json.iter().filter(|e| e["text"] == EVIL).count(), 2);
 }
+
+/// Runs one of the binaries with backtraces asked for and no log lines, to completion.
+fn run_with_backtraces(binary: &str, args: &[&str]) -> e2e_tests::Run {
+    let child = std::process::Command::new(e2e_tests::binary(binary))
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .env("RUST_LOG", "off")
+        .env_remove("BACAP_CHAT_HOME")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    e2e_tests::wait(e2e_tests::KillOnDrop(child), e2e_tests::COMMAND_TIMEOUT)
+}
+
+#[test]
+fn errors_stay_one_line_with_backtraces_on() {
+    // 192.0.2.1 (TEST-NET-1) is no address of this machine: binding it fails at once.
+    for (binary, args, starts) in [
+        (
+            "bacap-chat",
+            &["courier", "--ephemeral", "--listen", "192.0.2.1:1"][..],
+            "bacap-chat: starting the courier: binding 192.0.2.1:1",
+        ),
+        (
+            "courier-sim",
+            &["serve", "--ephemeral", "--listen", "192.0.2.1:1"][..],
+            "courier-sim: binding 192.0.2.1:1",
+        ),
+    ] {
+        let run = run_with_backtraces(binary, args);
+        assert_eq!(run.status.code(), Some(1), "{run:?}");
+        let err = run.stderr.trim_end();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with(starts), "{err}");
+        assert!(!err.contains("backtrace"), "{err}");
+    }
+    // An address that does not parse is a usage error: clap's, with no backtrace either.
+    let run = run_with_backtraces("bacap-chat", &["courier", "--listen", "999.1.1.1:1"]);
+    assert_eq!(run.status.code(), Some(2), "{run:?}");
+    assert!(
+        run.stderr
+            .starts_with("error: invalid value '999.1.1.1:1' for '--listen <LISTEN>'"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("backtrace"), "{}", run.stderr);
+}
