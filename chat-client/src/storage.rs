@@ -85,6 +85,22 @@ pub fn private_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// How many old info logs (`LOG.old.*`) RocksDB keeps besides the current `LOG`.
+pub const KEPT_INFO_LOGS: usize = 2;
+
+/// The size at which RocksDB starts a new info log: 256 KiB.
+pub const MAX_INFO_LOG_SIZE: usize = 256 << 10;
+
+/// Bounds RocksDB's info log: every command opens the database, and each open starts a new
+/// `LOG`, so without a bound a profile would gather one old log per command. Warnings and
+/// errors only, in at most [`KEPT_INFO_LOGS`] old files besides the current one, each at most
+/// [`MAX_INFO_LOG_SIZE`].
+fn bound_info_log(opts: &mut Options) {
+    opts.set_log_level(rocksdb::LogLevel::Warn);
+    opts.set_keep_log_file_num(KEPT_INFO_LOGS);
+    opts.set_max_log_file_size(MAX_INFO_LOG_SIZE);
+}
+
 impl Storage {
     /// Opens (or creates) the database of the profile in `profile_dir`.
     pub fn open(profile_dir: &Path) -> Result<Self, StorageError> {
@@ -93,6 +109,7 @@ impl Storage {
         private_dir(&path)?;
         let mut opts = Options::default();
         opts.create_if_missing(true);
+        bound_info_log(&mut opts);
         let db = DB::open(&opts, &path)?;
         private_files(&path)?;
         Ok(Self { db, path })

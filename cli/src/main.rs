@@ -9,6 +9,7 @@ mod output;
 mod profile;
 mod progress;
 mod resolve;
+mod safe_text;
 mod session;
 mod tui;
 
@@ -138,8 +139,11 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
+            // `{:#}` is the chain of causes, never a backtrace; a line break inside a message
+            // becomes a space, and what a peer or a courier put in it is escaped like every
+            // other human line.
             let line = format!("{e:#}").replace(['\n', '\r'], " ");
-            eprintln!("bacap-chat: {line}");
+            eprintln!("bacap-chat: {}", safe_text::safe(&line));
             ExitCode::FAILURE
         }
     }

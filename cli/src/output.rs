@@ -8,6 +8,8 @@ use groupchat::records::Content;
 use groupchat::{Event, GroupInfo, HistoryEntry};
 use serde_json::{json, Map, Value};
 
+use crate::safe_text::{quoted, safe};
+
 /// A group ID in hex (64 characters).
 pub fn gid(id: &GroupId) -> String {
     hex::encode(id.0)
@@ -102,47 +104,55 @@ pub fn entry_json(where_key: &str, where_val: &str, e: &HistoryEntry) -> Value {
     Value::Object(m)
 }
 
-/// What a history entry holds, for people.
+/// What a history entry holds, for people; every string from elsewhere goes through
+/// [`safe`].
 pub fn content_text(c: &Content) -> String {
     match c {
-        Content::Text(t) => t.clone(),
+        Content::Text(t) => safe(t).into_owned(),
         Content::File {
             basename,
             filetype,
             len,
             path,
         } => {
+            let (basename, filetype) = (quoted(basename), safe(filetype));
             if path.is_empty() {
-                format!("[file {basename:?}, {filetype}, {len} bytes]")
+                format!("[file {basename}, {filetype}, {len} bytes]")
             } else {
-                format!("[file {basename:?}, {filetype}, {len} bytes, saved as {path}]")
+                format!(
+                    "[file {basename}, {filetype}, {len} bytes, saved as {}]",
+                    safe(path)
+                )
             }
         }
         Content::Introduced { name, member } => {
-            format!(
-                "[introduced {name} ({})]",
-                hex::encode(&member[..4.min(member.len())])
-            )
+            format!("[introduced {} ({})]", safe(name), short_hex(member))
         }
         Content::Joined => "[joined the group]".into(),
         Content::Who => "[asked WHO]".into(),
         Content::Left => "[left the group]".into(),
-        Content::Removed { name, member } => format!(
-            "[removed {name} ({})]",
-            hex::encode(&member[..4.min(member.len())])
-        ),
-        Content::RoleSet { name, role, .. } => format!("[made {name} {role}]"),
+        Content::Removed { name, member } => {
+            format!("[removed {} ({})]", safe(name), short_hex(member))
+        }
+        Content::RoleSet { name, role, .. } => format!("[made {} {}]", safe(name), safe(role)),
         Content::Deleted => "[deleted the group]".into(),
-        Content::Refused { request, reason } => format!("[refused: {request}: {reason}]"),
+        Content::Refused { request, reason } => {
+            format!("[refused: {}: {}]", safe(request), safe(reason))
+        }
         Content::Rotated { epoch } => format!("[moved to a new stream, epoch {epoch}]"),
     }
+}
+
+/// The first 4 bytes of an ID in hex (fewer if it is shorter).
+fn short_hex(id: &[u8]) -> String {
+    hex::encode(&id[..4.min(id.len())])
 }
 
 /// A history entry for people.
 pub fn entry_line(e: &HistoryEntry) -> String {
     let who = match e.sender {
-        Some(id) => format!("{} ({})", e.sender_name, id.short()),
-        None => e.sender_name.clone(),
+        Some(id) => format!("{} ({})", safe(&e.sender_name), id.short()),
+        None => safe(&e.sender_name).into_owned(),
     };
     let mark = if e.own { "*" } else { " " };
     format!("{mark}#{} {who}: {}", e.seq, content_text(&e.content))
@@ -342,23 +352,6 @@ pub fn event_json(ev: &Event, name_of: &dyn Fn(&GroupId) -> String) -> Value {
     }
 }
 
-/// `s` as it can be shown on a terminal: control characters (C0, DEL, C1) and bidirectional
-/// overrides and isolates, which a peer could use to redraw the screen or disguise a line, are
-/// escaped visibly (`\u{1b}`).
-pub fn visible(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        let hidden = c.is_control()
-            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}');
-        if hidden {
-            out.push_str(&c.escape_unicode().to_string());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// An outbox entry as JSON.
 pub fn outbox_json(e: &OutboxEntry, name_of: &dyn Fn(&GroupId) -> String) -> Value {
     json!({
@@ -381,11 +374,13 @@ pub fn outbox_what(e: &OutboxEntry, name_of: &dyn Fn(&GroupId) -> String) -> Str
     format!("{} to {to}", e.kind)
 }
 
-/// A poll event for people.
+/// A poll event for people; every string from elsewhere (names, labels, texts, reasons,
+/// problems) goes through [`safe`].
 pub fn event_line(ev: &Event, name_of: &dyn Fn(&GroupId) -> String) -> String {
+    let group_of = |id: &GroupId| safe(&name_of(id)).into_owned();
     match ev {
         Event::GroupMessage { group, entry } => {
-            format!("[{}] {}", name_of(group), entry_line(entry))
+            format!("[{}] {}", group_of(group), entry_line(entry))
         }
         Event::MemberAdded {
             group,
@@ -393,18 +388,19 @@ pub fn event_line(ev: &Event, name_of: &dyn Fn(&GroupId) -> String) -> String {
             name,
             ..
         } => format!(
-            "[{}] {name} ({}) is a member now",
-            name_of(group),
+            "[{}] {} ({}) is a member now",
+            group_of(group),
+            safe(name),
             member.short()
         ),
         Event::MembershipMismatch { group, sender, .. } => format!(
             "[{}] {} sees a different member list (transient while introductions spread; \
              if it persists, run `who`)",
-            name_of(group),
+            group_of(group),
             sender.short()
         ),
         Event::WhoAsked { group, by } => {
-            format!("[{}] {} asked WHO; answered", name_of(group), by.short())
+            format!("[{}] {} asked WHO; answered", group_of(group), by.short())
         }
         Event::WhoReplyDiffers {
             group,
@@ -412,7 +408,7 @@ pub fn event_line(ev: &Event, name_of: &dyn Fn(&GroupId) -> String) -> String {
             missing_there,
         } => format!(
             "[{}] {}'s WHO reply differs from our list ({} of ours missing there)",
-            name_of(group),
+            group_of(group),
             by.short(),
             missing_there.len()
         ),
@@ -421,8 +417,10 @@ pub fn event_line(ev: &Event, name_of: &dyn Fn(&GroupId) -> String) -> String {
             group,
             group_name,
         } => format!(
-            "invitation from channel {channel} to group {group_name:?} ({}); accept with \
+            "invitation from channel {} to group {} ({}); accept with \
              `bacap-chat accept {} --as NAME`",
+            safe(channel),
+            quoted(group_name),
             &gid(group)[..8],
             &gid(group)[..8]
         ),
@@ -432,53 +430,72 @@ pub fn event_line(ev: &Event, name_of: &dyn Fn(&GroupId) -> String) -> String {
             display_name,
             name_taken,
         } => {
+            let channel = safe(channel);
             format!(
-            "[{}] {channel} asks to join as {display_name:?}{}; `bacap-chat approve {} {channel}` \
-             or `bacap-chat revise {} {channel} --reason WHY`",
-            name_of(group),
-            if *name_taken { " (a member has that name)" } else { "" },
-            &gid(group)[..8],
-            &gid(group)[..8]
-        )
+                "[{}] {channel} asks to join as {}{}; `bacap-chat approve {} {channel}` \
+                 or `bacap-chat revise {} {channel} --reason WHY`",
+                group_of(group),
+                quoted(display_name),
+                if *name_taken {
+                    " (a member has that name)"
+                } else {
+                    ""
+                },
+                &gid(group)[..8],
+                &gid(group)[..8]
+            )
         }
         Event::ReviseRequested {
             channel,
             group,
             reason,
         } => format!(
-            "channel {channel} asks for another display name for group {} ({reason}); \
+            "channel {} asks for another display name for group {} ({}); \
              answer with `bacap-chat accept {} --as NAME`",
+            safe(channel),
             &gid(group)[..8],
+            safe(reason),
             &gid(group)[..8]
         ),
         Event::Joined { group, group_name } => {
-            format!("joined group {group_name:?} ({})", &gid(group)[..8])
+            format!("joined group {} ({})", quoted(group_name), &gid(group)[..8])
         }
         Event::ChannelText { channel, entry } => {
-            format!("<{channel}> {}", entry_line(entry))
+            format!("<{}> {}", safe(channel), entry_line(entry))
         }
-        Event::Problem { source, error } => format!("problem in {source}: {error}"),
-        Event::MemberLeft { group, name, .. } => format!("[{}] {name} left", name_of(group)),
+        Event::Problem { source, error } => {
+            format!("problem in {}: {}", safe(source), safe(error))
+        }
+        Event::MemberLeft { group, name, .. } => {
+            format!("[{}] {} left", group_of(group), safe(name))
+        }
         Event::MemberRemoved {
             group,
             name,
             by_name,
             ..
-        } => format!("[{}] {by_name} removed {name}", name_of(group)),
+        } => format!(
+            "[{}] {} removed {}",
+            group_of(group),
+            safe(by_name),
+            safe(name)
+        ),
         Event::RemovedUs { group, by_name, .. } => format!(
-            "you were removed from {} by {by_name}; its history stays (`bacap-chat history`)",
-            name_of(group)
+            "you were removed from {} by {}; its history stays (`bacap-chat history`)",
+            group_of(group),
+            safe(by_name)
         ),
         Event::RoleChanged {
             group, name, role, ..
-        } => format!("[{}] {name} is {role} now", name_of(group)),
+        } => format!("[{}] {} is {role} now", group_of(group), safe(name)),
         Event::GroupDeleted { group, by_name, .. } => format!(
-            "{} was deleted by {by_name}; its history stays (`bacap-chat history`)",
-            name_of(group)
+            "{} was deleted by {}; its history stays (`bacap-chat history`)",
+            group_of(group),
+            safe(by_name)
         ),
         Event::Rotated { group, member, .. } => format!(
             "[{}] {} moved to a new stream",
-            name_of(group),
+            group_of(group),
             member.short()
         ),
         Event::Refused {
@@ -487,9 +504,11 @@ pub fn event_line(ev: &Event, name_of: &dyn Fn(&GroupId) -> String) -> String {
             request,
             reason,
         } => format!(
-            "[{}] refused {}'s request to {request}: {reason}",
-            name_of(group),
-            by.short()
+            "[{}] refused {}'s request to {}: {}",
+            group_of(group),
+            by.short(),
+            safe(request),
+            safe(reason)
         ),
         Event::IntroductionHeld {
             group,
@@ -497,38 +516,57 @@ pub fn event_line(ev: &Event, name_of: &dyn Fn(&GroupId) -> String) -> String {
             name,
             by,
         } => format!(
-            "[{g}] {} introduced {name} ({}); the group is large, so they wait for you: \
+            "[{g}] {} introduced {} ({}); the group is large, so they wait for you: \
              `bacap-chat admit {g} {}`",
             by.short(),
+            safe(name),
             member.short(),
             member.short(),
-            g = name_of(group)
+            g = group_of(group)
         ),
-        Event::InvitationDeclined { channel, group } => {
-            format!("[{}] {channel} declined the invitation", name_of(group))
-        }
+        Event::InvitationDeclined { channel, group } => format!(
+            "[{}] {} declined the invitation",
+            group_of(group),
+            safe(channel)
+        ),
         Event::JoinRejected {
             channel,
             group_name,
             reason,
             ..
-        } => format!("{channel} rejected our request to join {group_name:?}: {reason}"),
+        } => format!(
+            "{} rejected our request to join {}: {}",
+            safe(channel),
+            quoted(group_name),
+            safe(reason)
+        ),
         Event::InvitationExpired {
             group_name,
             channel,
             ours: true,
             ..
-        } => format!("[{group_name}] the invitation of {channel} expired unanswered"),
+        } => format!(
+            "[{}] the invitation of {} expired unanswered",
+            safe(group_name),
+            safe(channel)
+        ),
         Event::InvitationExpired {
             group_name,
             channel,
             ours: false,
             ..
-        } => format!("the invitation to {group_name:?} from {channel} expired unanswered"),
-        Event::OutboxSent { entry } => format!("sent: {}", outbox_what(entry, name_of)),
+        } => format!(
+            "the invitation to {} from {} expired unanswered",
+            quoted(group_name),
+            safe(channel)
+        ),
+        Event::OutboxSent { entry } => {
+            format!("sent: {}", safe(&outbox_what(entry, name_of)))
+        }
         Event::OutboxDropped { entry, reason } => format!(
-            "dropped from the outbox, never sent: {}: {reason}",
-            outbox_what(entry, name_of)
+            "dropped from the outbox, never sent: {}: {}",
+            safe(&outbox_what(entry, name_of)),
+            safe(reason)
         ),
     }
 }

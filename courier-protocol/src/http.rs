@@ -9,6 +9,10 @@
 //! A reply that arrives but does not follow the protocol is [`StoreError::Protocol`] and is not
 //! retried.
 //!
+//! A reply body is read piece by piece and never beyond [`MAX_REPLY_LEN`] bytes (or the limit
+//! of [`HttpStore::with_max_reply_len`]): a courier that announces or sends more is cut off with
+//! [`StoreError::Protocol`], so a hostile server cannot make the client hold more than that.
+//!
 //! `https://` couriers are reached with rustls, trusting the web's root CAs and any CA of
 //! [`Trust::extra_roots_pem`]; a certificate that does not verify is [`StoreError::Untrusted`],
 //! at once, without resending. Plain `http://` is accepted only to loopback addresses (the
@@ -24,6 +28,13 @@ use bacap::{BoxId, SealedBox, WriteCap};
 use pigeonhole::store::{BoxStore, CopyStatus, ReadOutcome, StoreError, WriteOutcome};
 
 use crate::wire::{self, Query, QueryId, Reply};
+
+/// The most bytes of one reply body the client reads by default: 8 MiB. The largest legitimate
+/// reply is a batch read of [`MAX_READ_BATCH`](wire::MAX_READ_BATCH) (4096) boxes of the
+/// Katzenpost geometry, each result a 1,576-byte payload, a 64-byte signature and about 40
+/// bytes of CBOR around them, under 7 MiB in all; the rest is headroom. A courier configured
+/// with larger boxes needs [`HttpStore::with_max_reply_len`].
+pub const MAX_REPLY_LEN: usize = 8 << 20;
 
 /// How persistently a query is resent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +134,8 @@ pub struct HttpStore {
     /// The query endpoint, parsed once rather than on every request.
     url: reqwest::Url,
     policy: RetryPolicy,
+    /// The most bytes of one reply body read before the reply is refused.
+    max_reply_len: usize,
 }
 
 impl HttpStore {
@@ -180,7 +193,20 @@ impl HttpStore {
                 max_attempts: policy.max_attempts.max(1),
                 ..policy
             },
+            max_reply_len: MAX_REPLY_LEN,
         })
+    }
+
+    /// The same client, reading at most `max` bytes of a reply body instead of
+    /// [`MAX_REPLY_LEN`].
+    pub fn with_max_reply_len(mut self, max: usize) -> Self {
+        self.max_reply_len = max;
+        self
+    }
+
+    /// The most bytes of a reply body this client reads.
+    pub fn max_reply_len(&self) -> usize {
+        self.max_reply_len
     }
 
     /// The retry policy in force.
@@ -222,6 +248,7 @@ impl HttpStore {
                         break;
                     }
                 }
+                Err(Failure::TooLarge(e)) => return Err(StoreError::Protocol(e)),
                 Err(Failure::NoReply(e)) => {
                     tracing::debug!(attempt, error = %e, op = query.op_name(), "no reply, resending");
                     last_error = e;
@@ -259,10 +286,7 @@ impl HttpStore {
                 None => Failure::NoReply(format!("request failed: {}", chain(&e))),
             })?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| Failure::NoReply(format!("reply lost: {e}")))?;
+        let bytes = self.read_body(response).await?;
         match wire::decode_reply(&bytes) {
             Ok(reply) => Ok(reply),
             // A reply without a protocol body (a proxy's error page, a server shutting down) is
@@ -274,6 +298,37 @@ impl HttpStore {
     }
 }
 
+impl HttpStore {
+    /// The body of `response`, read chunk by chunk up to [`HttpStore::max_reply_len`] bytes: a
+    /// longer body, announced or sent, is refused as soon as it shows.
+    async fn read_body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, Failure> {
+        let max = self.max_reply_len;
+        let too_large = |len: String| {
+            Failure::TooLarge(format!(
+                "the courier's reply is {len} bytes, more than the {max} a reply may have; \
+                 refused"
+            ))
+        };
+        let announced = response.content_length();
+        if let Some(len) = announced.filter(|len| *len > max as u64) {
+            return Err(too_large(len.to_string()));
+        }
+        // Reserve what the courier announced (within the limit), else grow as chunks arrive.
+        let mut body = Vec::with_capacity(announced.map_or(0, |len| len as usize));
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| Failure::NoReply(format!("reply lost: {}", chain(&e))))?
+        {
+            if chunk.len() > max - body.len() {
+                return Err(too_large(format!("over {}", body.len() + chunk.len())));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
 /// Why one attempt got no reply.
 enum Failure {
     /// No connection could be made, so nothing was sent.
@@ -282,6 +337,8 @@ enum Failure {
     NoReply(String),
     /// The courier's certificate does not verify: resending cannot help.
     Untrusted(String),
+    /// The reply is longer than any reply of the protocol: resending cannot help.
+    TooLarge(String),
 }
 
 /// The errors under `e`, each once, as one line.

@@ -8,4 +8,4 @@
 mod http;
 pub mod wire;
 
-pub use http::{is_loopback, ConnectError, HttpStore, RetryPolicy, Trust};
+pub use http::{is_loopback, ConnectError, HttpStore, RetryPolicy, Trust, MAX_REPLY_LEN};

@@ -206,7 +206,20 @@ fn to_cbor<T: Serialize>(value: &T, size_hint: usize) -> Vec<u8> {
 fn from_cbor<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, String> {
     let mut scratch = [0u8; 4096];
     ciborium::de::from_reader_with_buffer(bytes, &mut scratch)
-        .map_err(|e| format!("malformed {what}: {e}"))
+        .map_err(|e| format!("malformed {what}: {}", describe_cbor_error(&e)))
+}
+
+/// What is wrong with bytes that do not decode, for people (ciborium's own `Display` is its
+/// `Debug` form, with the variant names of its enum).
+pub fn describe_cbor_error<T>(e: &ciborium::de::Error<T>) -> String {
+    use ciborium::de::Error;
+    let at = |offset: &Option<usize>| offset.map_or(String::new(), |o| format!(" at byte {o}"));
+    match e {
+        Error::Io(_) => "the body ends in the middle of a value".into(),
+        Error::Syntax(offset) => format!("not valid CBOR at byte {offset}"),
+        Error::Semantic(offset, message) => format!("{message}{}", at(offset)),
+        Error::RecursionLimitExceeded => "values nested too deeply".into(),
+    }
 }
 
 /// Encodes a query under `query_id`.
@@ -556,9 +569,15 @@ impl WireCopyStatus {
             (2, Some(code), Some(position)) => {
                 Ok(CopyStatus::Failed(CopyFailure { code, position }))
             }
-            _ => Err(StoreError::Protocol(format!(
-                "malformed copy status {self:?}"
-            ))),
+            _ => {
+                let or_none = |v: Option<String>| v.unwrap_or_else(|| "none".into());
+                Err(StoreError::Protocol(format!(
+                    "malformed copy status: state {}, code {}, position {}",
+                    self.state,
+                    or_none(self.code.map(|c| c.to_string())),
+                    or_none(self.position.map(|p| p.to_string())),
+                )))
+            }
         }
     }
 }
@@ -746,6 +765,71 @@ mod tests {
             0,
         );
         assert_eq!(code(&bad_query_id), ReplyCode::InvalidPayload);
+    }
+
+    #[test]
+    fn malformed_bodies_are_described_for_people() {
+        let message = |bytes: &[u8]| decode_request(bytes).unwrap_err().message;
+        let missing_op = {
+            #[derive(Serialize)]
+            struct OnlyId {
+                query_id: ByteBuf,
+            }
+            to_cbor(
+                &OnlyId {
+                    query_id: ByteBuf::from(vec![0; QUERY_ID_LEN]),
+                },
+                0,
+            )
+        };
+        let unknown_op = {
+            #[derive(Serialize)]
+            struct Odd {
+                query_id: ByteBuf,
+                op: String,
+            }
+            to_cbor(
+                &Odd {
+                    query_id: ByteBuf::from(vec![0; QUERY_ID_LEN]),
+                    op: "delete_everything".into(),
+                },
+                0,
+            )
+        };
+        let cases: [(&[u8], &str); 5] = [
+            (
+                b"",
+                "malformed request: the body ends in the middle of a value",
+            ),
+            (
+                b"\xa1",
+                "malformed request: the body ends in the middle of a value",
+            ),
+            (b"\x1c", "malformed request: not valid CBOR at byte 0"),
+            (&missing_op, "malformed request: missing field `op`"),
+            (
+                &unknown_op,
+                "malformed request: unknown variant `delete_everything`",
+            ),
+        ];
+        for (bytes, starts) in cases {
+            let m = message(bytes);
+            assert!(m.starts_with(starts), "{m}");
+            for debug in ["Semantic(", "Syntax(", "Io(", "Some(", "None"] {
+                assert!(!m.contains(debug), "{m}");
+            }
+        }
+        let odd_status = WireCopyStatus {
+            state: 2,
+            code: None,
+            position: Some(3),
+        };
+        assert_eq!(
+            odd_status.into_status(),
+            Err(StoreError::Protocol(
+                "malformed copy status: state 2, code none, position 3".into()
+            ))
+        );
     }
 
     #[test]

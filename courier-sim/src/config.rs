@@ -76,6 +76,24 @@ pub struct Config {
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
     pub max_body: usize,
 
+    /// Most connections served at once (TLS handshakes in progress included); more wait in
+    /// the kernel's listen queue until one closes.
+    #[arg(long, value_name = "N", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Seconds a client has to send a request's headers, from the connection's start or the
+    /// previous reply (so also how long an idle connection stays open); then it is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+
+    /// Seconds a client has to send a request's body once its headers arrived; then the query
+    /// is refused (HTTP 408) and the connection closed.
+    #[arg(long, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+
     /// fsync the RocksDB write-ahead log on every committed write batch: acknowledged writes
     /// then survive power loss and kernel crashes, not only `kill -9`, at the cost of one fsync
     /// per write (milliseconds on most disks).
@@ -178,6 +196,9 @@ mod tests {
         assert!(!c.sync);
         assert_eq!(c.loss, 0.0);
         assert_eq!(c.verify, VerifyMode::Batch);
+        assert_eq!(c.max_connections, 512);
+        assert_eq!(c.header_timeout, 10);
+        assert_eq!(c.body_timeout, 30);
     }
 
     #[test]
@@ -208,6 +229,9 @@ mod tests {
         assert!(parse(&["--ephemeral", "--loss", "1.0"]).is_err());
         assert!(parse(&["--ephemeral", "--replicas", "1"]).is_err());
         assert!(parse(&["--ephemeral", "--payload-len", "20"]).is_err());
+        for zero in ["--max-connections", "--header-timeout", "--body-timeout"] {
+            assert!(parse(&["--ephemeral", zero, "0"]).is_err(), "{zero}");
+        }
         assert!(
             parse(&["--ephemeral", "--tls-cert", "c.pem"]).is_err(),
             "needs the key"

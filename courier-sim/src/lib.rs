@@ -24,6 +24,7 @@
 
 pub mod background;
 pub mod config;
+pub mod connections;
 pub mod dedup;
 pub mod error;
 pub mod faults;
@@ -41,7 +42,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pigeonhole::store::ReplyCode;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinHandle;
 
 pub use config::Config;
@@ -63,7 +64,7 @@ pub struct Server {
     https: bool,
     app: Arc<App>,
     shutdown: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
+    task: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Server {
@@ -110,6 +111,8 @@ pub async fn serve(config: Config) -> Result<Server, Error> {
         faults: Faults::new(&config),
         metrics,
         geometry: config.geometry(),
+        max_body: config.max_body,
+        body_timeout: Duration::from_secs(config.body_timeout),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -121,26 +124,30 @@ pub async fn serve(config: Config) -> Result<Server, Error> {
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "listening beyond loopback: the simulator has no authentication");
     }
-    let router = routes::router(app.clone(), config.max_body);
+    let router = routes::router(app.clone());
     let (shutdown, stop) = oneshot::channel::<()>();
     let https = tls.is_some();
     let stopped = async {
         let _ = stop.await;
     };
+    let permits = Arc::new(Semaphore::new(config.max_connections as usize));
+    let header_timeout = Duration::from_secs(config.header_timeout);
     let task = match tls {
         Some(tls) => {
-            let listener = tls::TlsListener::new(listener, tls).map_err(Error::Serve)?;
-            tokio::spawn(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(stopped)
-                    .await
-            })
+            let listener = tls::TlsListener::new(listener, tls, permits).map_err(Error::Serve)?;
+            tokio::spawn(connections::serve(
+                listener,
+                router,
+                header_timeout,
+                stopped,
+            ))
         }
-        None => tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(stopped)
-                .await
-        }),
+        None => tokio::spawn(connections::serve(
+            connections::PlainListener::new(listener, permits),
+            router,
+            header_timeout,
+            stopped,
+        )),
     };
     tracing::info!(
         %addr,
@@ -149,6 +156,7 @@ pub async fn serve(config: Config) -> Result<Server, Error> {
         data_dir = ?config.data_dir,
         sync = config.sync,
         https,
+        max_connections = config.max_connections,
         "courier simulator listening"
     );
     Ok(Server {
@@ -198,9 +206,7 @@ impl Server {
         let _ = self.shutdown.send(());
         let mut task = self.task;
         match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
-            Ok(joined) => joined
-                .map_err(|e| Error::Serve(std::io::Error::other(e)))?
-                .map_err(Error::Serve)?,
+            Ok(joined) => joined.map_err(|e| Error::Serve(std::io::Error::other(e)))?,
             Err(_) => {
                 task.abort();
                 let _ = task.await;

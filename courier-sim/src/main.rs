@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 use courier_sim::Config;
 
@@ -47,10 +49,14 @@ async fn wait_for_signal() {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     courier_sim::process::init_logging();
     courier_sim::process::disable_transparent_huge_pages();
+    courier_sim::process::exit("courier-sim", run(cli))
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(config) => {
             let rt = tokio::runtime::Runtime::new()?;

@@ -3,11 +3,10 @@
 
 use std::io;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes};
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -36,17 +35,20 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// The box sizes: every payload has the one padded size, or is empty.
     pub geometry: PaddedGeometry,
+    /// The largest request body accepted, in bytes.
+    pub max_body: usize,
+    /// How long a request body may take to arrive.
+    pub body_timeout: Duration,
 }
 
-/// The router of a simulator, accepting request bodies up to `max_body` bytes.
-pub fn router(app: Arc<App>, max_body: usize) -> Router {
+/// The router of a simulator.
+pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route(wire::QUERY_PATH, post(query))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/admin/replicas", get(list_replicas))
         .route("/admin/replicas/{replica}/{state}", post(set_replica))
-        .layer(DefaultBodyLimit::max(max_body))
         .with_state(app)
 }
 
@@ -207,17 +209,83 @@ fn lost_reply() -> Response {
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-async fn query(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
-    let body = match body {
+/// Why a request body was not read whole.
+#[derive(Debug)]
+enum BodyRefusal {
+    /// More bytes than the limit, announced or sent.
+    TooLarge(usize),
+    /// Not all of it arrived in time.
+    TimedOut(Duration),
+    /// The connection failed while it arrived.
+    Broken(String),
+}
+
+impl BodyRefusal {
+    /// The HTTP status of the refusal.
+    fn status(&self) -> StatusCode {
+        match self {
+            BodyRefusal::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyRefusal::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
+            BodyRefusal::Broken(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// Why, for people.
+    fn message(&self) -> String {
+        match self {
+            BodyRefusal::TooLarge(max) => {
+                format!("request refused: its body is larger than the {max} bytes allowed")
+            }
+            BodyRefusal::TimedOut(t) => format!(
+                "request refused: its body did not arrive within {} s",
+                t.as_secs()
+            ),
+            BodyRefusal::Broken(why) => {
+                format!("request refused: its body could not be read ({why})")
+            }
+        }
+    }
+}
+
+/// Reads a request body whole: at most `max` bytes (a larger one is refused as soon as it is
+/// announced or shows), all of it within `timeout`.
+async fn read_body(body: Body, max: usize, timeout: Duration) -> Result<Bytes, BodyRefusal> {
+    if body.size_hint().lower() > max as u64 {
+        return Err(BodyRefusal::TooLarge(max));
+    }
+    let read = async {
+        let mut stream = body.into_data_stream();
+        let mut whole = Vec::new();
+        while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+            let chunk = chunk.map_err(|e| BodyRefusal::Broken(e.to_string()))?;
+            if chunk.len() > max - whole.len() {
+                return Err(BodyRefusal::TooLarge(max));
+            }
+            whole.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(whole))
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or(Err(BodyRefusal::TimedOut(timeout)))
+}
+
+async fn query(State(app): State<Arc<App>>, body: Body) -> Response {
+    let body = match read_body(body, app.max_body, app.body_timeout).await {
         Ok(b) => b,
-        Err(rejection) => {
-            let too_large = rejection.status() == StatusCode::PAYLOAD_TOO_LARGE;
+        Err(refusal) => {
             let code = ReplyCode::InvalidPayload;
-            let status = if too_large { 413 } else { 400 };
             app.metrics
-                .query("malformed", outcome_label(code), std::time::Duration::ZERO);
-            let reply = Reply::error(code, rejection.body_text());
-            return cbor_response(status, Bytes::from(wire::encode_reply(&reply)));
+                .query("malformed", outcome_label(code), Duration::ZERO);
+            tracing::debug!(?refusal, "request body refused");
+            let reply = Bytes::from(wire::encode_reply(&Reply::error(code, refusal.message())));
+            let mut response = cbor_response(refusal.status().as_u16(), reply);
+            // What is left of the body is not read: the connection cannot carry another query.
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            return response;
         }
     };
     let hash = query_hash(&body);

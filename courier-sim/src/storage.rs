@@ -274,6 +274,14 @@ const BACKGROUND_WRITE_RATE: i64 = 32 << 20;
 /// and sync policy").
 const MIN_BLOB_SIZE: u64 = 256;
 
+/// How many old info logs (`LOG.old.*`) RocksDB keeps in the data directory besides `LOG`.
+pub const KEPT_INFO_LOGS: usize = 4;
+
+/// The size at which RocksDB starts a new info log: 16 MiB. With [`KEPT_INFO_LOGS`], the info
+/// logs of a data directory never exceed 80 MiB, however long the courier runs or however often
+/// it restarts.
+pub const MAX_INFO_LOG_SIZE: usize = 16 << 20;
+
 impl Storage {
     /// Opens (or creates) the storage `config` describes: RocksDB under `--data-dir`, or in
     /// memory for `--ephemeral`. The replicas' identity keys are derived from `--seed` on first
@@ -334,6 +342,10 @@ impl Storage {
         // free it (its whole arena) and delete the old WAL itself; this hands both to a
         // background job.
         opts.set_avoid_unnecessary_blocking_io(true);
+        // RocksDB's info log (flushes, compactions, statistics) rolls over at a size, and at
+        // every start; only a few old ones are kept.
+        opts.set_keep_log_file_num(KEPT_INFO_LOGS);
+        opts.set_max_log_file_size(MAX_INFO_LOG_SIZE);
         let (path, mut env) = if config.ephemeral {
             let env = Env::mem_env()
                 .map_err(Error::database("creating RocksDB's in-memory environment"))?;
@@ -1099,6 +1111,27 @@ mod tests {
         let fresh = dir.path().join("fresh");
         drop(Storage::open(&Config::persistent(fresh.clone())).unwrap());
         assert!(Storage::open(&Config::persistent(fresh)).is_ok(), "reopens");
+    }
+
+    #[test]
+    fn restarts_keep_a_handful_of_info_logs() {
+        let _shared = shared();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        for _ in 0..20 {
+            drop(Storage::open(&Config::persistent(path.clone())).unwrap());
+        }
+        let logs = std::fs::read_dir(&path)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("LOG")
+            })
+            .count();
+        assert!((1..=1 + KEPT_INFO_LOGS).contains(&logs), "{logs} info logs");
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //! files (`--tls-cert`, `--tls-key`), so clients reach it as they reach a courier on another
 //! machine, trusting its CA.
 //!
-//! [`TlsListener`] hands axum connections whose TLS handshake is done. Handshakes run in tasks
-//! of their own, each bounded by [`HANDSHAKE_TIMEOUT`], so a client that connects and says
-//! nothing holds up no other.
+//! [`TlsListener`] hands the server (`connections`) connections whose TLS handshake is done.
+//! Handshakes run in tasks of their own, each bounded by [`HANDSHAKE_TIMEOUT`], so a client that
+//! connects and says nothing holds up no other; a connection counts towards the connection limit
+//! from its handshake on.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,15 +16,17 @@ use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+use crate::connections::{self, Accept};
+
 /// How long a client may take to complete its TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How many handshaken connections wait for axum to take them.
+/// How many handshaken connections wait for the server to take them.
 const READY_QUEUE: usize = 64;
 
 /// Why the TLS configuration cannot be loaded.
@@ -70,37 +73,37 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsEr
     Ok(Arc::new(config))
 }
 
-/// A listener whose connections speak TLS, for `axum::serve`.
+/// A handshaken connection, its peer and its permit of the connection limit.
+type Ready = (TlsStream<TcpStream>, SocketAddr, OwnedSemaphorePermit);
+
+/// A listener whose connections speak TLS.
 pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Receiver<Ready>,
     addr: SocketAddr,
     accepting: JoinHandle<()>,
 }
 
 impl TlsListener {
-    /// Accepts connections on `tcp` and completes their handshakes with `config`.
-    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<Self> {
+    /// Accepts connections on `tcp`, each taking one of `permits`, and completes their
+    /// handshakes with `config`.
+    pub fn new(
+        tcp: TcpListener,
+        config: Arc<ServerConfig>,
+        permits: Arc<Semaphore>,
+    ) -> std::io::Result<Self> {
         let addr = tcp.local_addr()?;
         let (send, ready) = mpsc::channel(READY_QUEUE);
         let acceptor = TlsAcceptor::from(config);
         let accepting = tokio::spawn(async move {
             loop {
-                let (stream, peer) = match tcp.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of file descriptors and the like: wait, as axum's listener does.
-                        tracing::warn!(error = %e, "accepting a connection");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
+                let permit = connections::acquire(&permits).await;
+                let (stream, peer) = connections::accept_tcp(&tcp).await;
                 let acceptor = acceptor.clone();
                 let send = send.clone();
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
-                            let _ = send.send((tls, peer)).await;
+                            let _ = send.send((tls, peer, permit)).await;
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -122,11 +125,10 @@ impl Drop for TlsListener {
     }
 }
 
-impl axum::serve::Listener for TlsListener {
+impl Accept for TlsListener {
     type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
 
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+    async fn accept(&mut self) -> Ready {
         match self.ready.recv().await {
             Some(connection) => connection,
             // The accepting task owns a sender for as long as it runs, and it runs until this
@@ -134,8 +136,11 @@ impl axum::serve::Listener for TlsListener {
             None => std::future::pending().await,
         }
     }
+}
 
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.addr)
+impl TlsListener {
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
     }
 }

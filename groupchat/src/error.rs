@@ -66,9 +66,16 @@ pub enum Error {
     /// The channel reads another peer's stream already.
     #[error("channel {0:?} already has another peer")]
     ChannelHasOtherPeer(String),
-    /// The token given is our own token for this channel.
-    #[error("that is our own token for this channel")]
-    OwnToken,
+    /// The token given is one of ours: the token of our channel of this label, which is for the
+    /// peer to accept.
+    #[error(
+        "that is our own token, of channel {0:?}: give it to the peer, and accept the peer's \
+         token"
+    )]
+    OwnToken(String),
+    /// The token given is accepted already, as the peer of the channel of this label.
+    #[error("that token is accepted already, as the peer of channel {0:?}")]
+    TokenAccepted(String),
     /// A channel label that breaks the rules.
     #[error("channel label {0:?}: 1 to {max} of A-Z a-z 0-9 - _ .", max = crate::channel::MAX_LABEL_CHARS)]
     InvalidLabel(String),

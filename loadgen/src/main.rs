@@ -9,6 +9,8 @@ mod client;
 mod end_to_end;
 mod generator;
 
+use std::process::ExitCode;
+
 use clap::Parser;
 
 use generator::LoadgenArgs;
@@ -30,11 +32,15 @@ struct Cli {
     args: LoadgenArgs,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let args = Cli::parse().args;
     courier_sim::process::init_logging();
     courier_sim::process::disable_transparent_huge_pages();
-    let report = generator::run(&args)?;
+    courier_sim::process::exit("courier-loadgen", run(&args))
+}
+
+fn run(args: &LoadgenArgs) -> anyhow::Result<()> {
+    let report = generator::run(args)?;
     println!(
         "courier-loadgen: {} writers, {} readers (batch {}), {} server, {} client",
         args.writers,

@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::output;
 use crate::profile::Global;
+use crate::safe_text::safe;
 use crate::session;
 
 /// `channel` subcommands.
@@ -120,13 +121,16 @@ pub fn run(global: &Global, cmd: ChannelCmd) -> anyhow::Result<ExitCode> {
                 let ours = s.client.accept_channel(&label, &theirs)?;
                 if existed {
                     s.done(
-                        format!("channel {label} is open"),
+                        format!("channel {} is open", safe(&label)),
                         json!({"channel": label, "open": true, "token": null}),
                     );
                 } else {
                     let text = ours.to_text();
                     if !s.json() {
-                        eprintln!("channel {label} is open; give the peer this token of ours:");
+                        eprintln!(
+                            "channel {} is open; give the peer this token of ours:",
+                            safe(&label)
+                        );
                     }
                     s.done(
                         text.as_str(),
@@ -152,7 +156,7 @@ pub fn run(global: &Global, cmd: ChannelCmd) -> anyhow::Result<ExitCode> {
                     "waiting for the peer's token"
                 };
                 s.done(
-                    format!("{label}\t{state}"),
+                    format!("{}\t{state}", safe(&label)),
                     json!({"channel": label, "open": open}),
                 );
             }
@@ -166,7 +170,7 @@ pub fn run(global: &Global, cmd: ChannelCmd) -> anyhow::Result<ExitCode> {
                 let sent = s.client.send_channel_text(&label, &text).await?;
                 s.sent(
                     sent,
-                    format!("sent to {label}"),
+                    format!("sent to {}", safe(&label)),
                     json!({"channel": label, "sent": true}),
                 );
                 Ok(())

@@ -10,6 +10,7 @@ use serde_json::json;
 use crate::output::{self, gid};
 use crate::profile::Global;
 use crate::resolve;
+use crate::safe_text::{quoted, safe};
 use crate::session;
 
 /// `group` subcommands.
@@ -75,7 +76,11 @@ pub fn run(global: &Global, cmd: GroupCmd) -> anyhow::Result<ExitCode> {
             };
             let id = s.client.create_group_with(&name, &dn, history)?;
             s.done(
-                format!("created group {name:?} ({}), history {history}", gid(&id)),
+                format!(
+                    "created group {} ({}), history {history}",
+                    quoted(&name),
+                    gid(&id)
+                ),
                 json!({
                     "group": gid(&id), "name": name, "display_name": dn,
                     "history": history.as_str(),
@@ -104,12 +109,12 @@ pub fn run(global: &Global, cmd: GroupCmd) -> anyhow::Result<ExitCode> {
             .collect();
             s.done(
                 if when.is_empty() {
-                    format!("no automatic rotation in {}", s.group_name(&id))
+                    format!("no automatic rotation in {}", safe(&s.group_name(&id)))
                 } else {
                     format!(
                         "rotating after {} in {}",
                         when.join(" or "),
-                        s.group_name(&id)
+                        safe(&s.group_name(&id))
                     )
                 },
                 json!({
@@ -130,7 +135,7 @@ pub fn run(global: &Global, cmd: GroupCmd) -> anyhow::Result<ExitCode> {
                     format!(
                         "{}  {}  ({n} member{}{standing})",
                         &gid(&g.id)[..8],
-                        g.name,
+                        safe(&g.name),
                         if n == 1 { "" } else { "s" }
                     ),
                     output::group_json(&g),
@@ -144,7 +149,7 @@ pub fn run(global: &Global, cmd: GroupCmd) -> anyhow::Result<ExitCode> {
             if !s.json() {
                 println!(
                     "{}: history {}{}",
-                    info.name,
+                    safe(&info.name),
                     info.history,
                     match info.standing {
                         Standing::Member => String::new(),
@@ -156,7 +161,7 @@ pub fn run(global: &Global, cmd: GroupCmd) -> anyhow::Result<ExitCode> {
                 s.done(
                     format!(
                         "{} ({}) {}{}{}",
-                        m.name,
+                        safe(&m.name),
                         m.id.short(),
                         m.role,
                         if m.is_me { " [me]" } else { "" },
@@ -176,7 +181,7 @@ pub fn run(global: &Global, cmd: GroupCmd) -> anyhow::Result<ExitCode> {
                 s.done(
                     format!(
                         "{} ({}) waits to be admitted, introduced by {}: `bacap-chat admit {} {}`",
-                        output::visible(&h.name),
+                        crate::safe_text::safe(&h.name),
                         h.member.short(),
                         h.by.short(),
                         info.name,
@@ -236,7 +241,7 @@ pub fn who(global: &Global, a: GroupArg) -> anyhow::Result<ExitCode> {
                 sent,
                 format!(
                     "asked {} WHO; members' answers arrive with `poll`",
-                    s.group_name(&id)
+                    safe(&s.group_name(&id))
                 ),
                 json!({"group": gid(&id), "who": true}),
             );

@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::output::gid;
 use crate::profile::Global;
 use crate::resolve;
+use crate::safe_text::{quoted, safe};
 use crate::session::{self, Session};
 
 /// A group and a channel.
@@ -52,7 +53,11 @@ pub fn invite(global: &Global, a: InviteArgs) -> anyhow::Result<ExitCode> {
             let sent = s.client.invite(&id, &a.channel).await?;
             s.sent(
                 sent,
-                format!("invited {} to {}", a.channel, s.group_name(&id)),
+                format!(
+                    "invited {} to {}",
+                    safe(&a.channel),
+                    safe(&s.group_name(&id))
+                ),
                 json!({"group": gid(&id), "channel": a.channel, "invited": true}),
             );
             Ok(())
@@ -66,17 +71,17 @@ pub fn invitations(global: &Global) -> anyhow::Result<ExitCode> {
         for i in s.client.invitations() {
             s.done(
                 format!(
-                    "invited to {:?} ({}) via channel {}{}{}",
-                    i.group_name,
+                    "invited to {} ({}) via channel {}{}{}",
+                    quoted(&i.group_name),
                     &gid(&i.group)[..8],
-                    i.channel,
+                    safe(&i.channel),
                     i.answered_as
                         .as_ref()
-                        .map(|n| format!(", answered as {n:?}"))
+                        .map(|n| format!(", answered as {}", quoted(n)))
                         .unwrap_or_default(),
                     i.revise_reason
                         .as_ref()
-                        .map(|r| format!(", asked to revise: {r}"))
+                        .map(|r| format!(", asked to revise: {}", safe(r)))
                         .unwrap_or_default()
                 ),
                 json!({
@@ -89,12 +94,12 @@ pub fn invitations(global: &Global) -> anyhow::Result<ExitCode> {
         for r in s.client.join_requests() {
             s.done(
                 format!(
-                    "{} to {:?}: {}",
-                    r.channel,
-                    s.group_name(&r.group),
+                    "{} to {}: {}",
+                    safe(&r.channel),
+                    quoted(&s.group_name(&r.group)),
                     r.display_name
                         .as_ref()
-                        .map(|n| format!("asks to join as {n:?}"))
+                        .map(|n| format!("asks to join as {}", quoted(n)))
                         .unwrap_or_else(|| "invited, no answer yet".into())
                 ),
                 json!({
@@ -118,7 +123,10 @@ pub fn accept(global: &Global, a: AcceptArgs) -> anyhow::Result<ExitCode> {
         let sent = s.client.accept_invitation(&id, &dn).await?;
         s.sent(
             sent,
-            format!("asked to join as {dn:?}; wait for the introducer's approval, then `poll`"),
+            format!(
+                "asked to join as {}; wait for the introducer's approval, then `poll`",
+                quoted(&dn)
+            ),
             json!({"group": gid(&id), "display_name": dn, "accepted": true}),
         );
         Ok(())
@@ -136,7 +144,11 @@ pub fn approve(global: &Global, a: InviteArgs) -> anyhow::Result<ExitCode> {
             s.print_events(&events);
             s.sent(
                 sent,
-                format!("approved {} into {}", a.channel, s.group_name(&id)),
+                format!(
+                    "approved {} into {}",
+                    safe(&a.channel),
+                    safe(&s.group_name(&id))
+                ),
                 json!({"group": gid(&id), "channel": a.channel, "approved": true}),
             );
             Ok(())
@@ -154,7 +166,7 @@ pub fn revise(global: &Global, a: ReviseArgs) -> anyhow::Result<ExitCode> {
             let sent = s.client.ask_revise(&id, &a.channel, &a.reason).await?;
             s.sent(
                 sent,
-                format!("asked {} for another display name", a.channel),
+                format!("asked {} for another display name", safe(&a.channel)),
                 json!({"group": gid(&id), "channel": a.channel, "revise": true}),
             );
             Ok(())

@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::output::gid;
 use crate::profile::Global;
 use crate::resolve;
+use crate::safe_text::safe;
 use crate::session::{self, Session};
 
 use super::group::GroupArg;
@@ -50,9 +51,10 @@ pub fn leave(global: &Global, a: GroupArg) -> anyhow::Result<ExitCode> {
         async |s, id| {
             let name = s.group_name(&id);
             let sent = s.client.leave(&id).await?;
+            let shown = safe(&name);
             s.sent(
                 sent,
-                format!("left {name}; its history stays (`bacap-chat history {name}`)"),
+                format!("left {shown}; its history stays (`bacap-chat history {shown}`)"),
                 json!({"event": "left", "group": gid(&id), "group_name": name}),
             );
             Ok(())
@@ -74,9 +76,10 @@ pub fn remove(global: &Global, a: MemberArgs) -> anyhow::Result<ExitCode> {
         s.sent(
             sent,
             format!(
-                "removed {name} ({}) from {}; we moved to a new stream without them",
+                "removed {} ({}) from {}; we moved to a new stream without them",
+                safe(&name),
                 member.short(),
-                s.group_name(&id)
+                safe(&s.group_name(&id))
             ),
             json!({
                 "event": "member_removed", "group": gid(&id), "member": hex::encode(member.0),
@@ -101,7 +104,7 @@ pub fn rotate(global: &Global, a: GroupArg) -> anyhow::Result<ExitCode> {
                 sent,
                 format!(
                     "moved to a new stream in {} (epoch {epoch})",
-                    s.group_name(&id)
+                    safe(&s.group_name(&id))
                 ),
                 json!({"event": "rotated", "group": gid(&id), "epoch": epoch}),
             );
@@ -126,7 +129,11 @@ pub fn role(global: &Global, a: RoleArgs) -> anyhow::Result<ExitCode> {
         let name = s.member_name(&id, &member);
         s.sent(
             sent,
-            format!("{name} is {role} in {} now", s.group_name(&id)),
+            format!(
+                "{} is {role} in {} now",
+                safe(&name),
+                safe(&s.group_name(&id))
+            ),
             json!({
                 "event": "role_changed", "group": gid(&id), "member": hex::encode(member.0),
                 "name": name, "role": role.as_str(),
@@ -147,7 +154,10 @@ pub fn delete(global: &Global, a: GroupArg) -> anyhow::Result<ExitCode> {
             let sent = s.client.delete(&id).await?;
             s.sent(
                 sent,
-                format!("deleted {name}; our boxes are tombstoned, its history stays"),
+                format!(
+                    "deleted {}; our boxes are tombstoned, its history stays",
+                    safe(&name)
+                ),
                 json!({"event": "group_deleted", "group": gid(&id), "group_name": name}),
             );
             Ok(())

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::output::emit;
 use crate::profile::{self, Global, Settings};
+use crate::safe_text::safe;
 use crate::session;
 
 /// `profile` subcommands.
@@ -43,8 +44,8 @@ pub fn run(global: &Global, cmd: ProfileCmd) -> anyhow::Result<ExitCode> {
                      channels: {channels}\npending operations: {pending}",
                     s.profile.name,
                     s.profile.dir.display(),
-                    s.profile.settings.display_name,
-                    courier.as_deref().unwrap_or("(none)"),
+                    safe(&s.profile.settings.display_name),
+                    safe(courier.as_deref().unwrap_or("(none)")),
                 ),
                 json!({
                     "profile": s.profile.name, "dir": s.profile.dir.display().to_string(),

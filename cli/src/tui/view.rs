@@ -10,7 +10,13 @@ use ratatui::Frame;
 
 use super::app::App;
 use super::model::{ConvKey, Status};
-use crate::output::{content_text, visible};
+use crate::output::content_text;
+use crate::safe_text::safe;
+
+/// Text from a peer as the screen may show it ([`safe`]).
+fn visible(s: &str) -> String {
+    safe(s).into_owned()
+}
 
 /// The colours, or none when `NO_COLOR` is set.
 #[derive(Debug, Clone, Copy)]

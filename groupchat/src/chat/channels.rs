@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bacap::{StatefulWriter, WriteCap};
+use bacap::{ReadCap, StatefulWriter, WriteCap};
 use pigeonhole::stream::{Limits, Outgoing, StreamReader};
 use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
@@ -135,6 +135,23 @@ impl Channels {
     pub(crate) fn mark_changed(&mut self, label: &str) {
         self.changed.insert(label.to_owned());
     }
+    /// Refuses a peer's token `theirs` for channel `label` if it is the token of one of our own
+    /// streams (whatever the channel), or the peer's token of another channel already.
+    fn check_token(&self, label: &str, theirs: &ReadCap) -> Result<(), Error> {
+        for (other, c) in &self.map {
+            if c.writer.cap().read_cap() == *theirs {
+                return Err(Error::OwnToken(other.clone()));
+            }
+            let read_already = c
+                .reader
+                .as_ref()
+                .is_some_and(|r| r.position().cap() == theirs);
+            if read_already && other != label {
+                return Err(Error::TokenAccepted(other.clone()));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Chat {
@@ -173,15 +190,13 @@ impl Chat {
         token: &ChannelToken,
     ) -> Result<ChannelToken, Error> {
         check_label(label)?;
+        let theirs = token.read_cap();
+        self.channels.check_token(label, &theirs)?;
         if !self.channels.map.contains_key(label) {
             self.make_channel(rng, label)?;
         }
         let limits = self.limits();
         let c = self.channels.get_mut(label)?;
-        let theirs = token.read_cap();
-        if theirs == c.writer.cap().read_cap() {
-            return Err(Error::OwnToken);
-        }
         match &c.reader {
             Some(r) if *r.position().cap() == theirs => {}
             Some(_) => return Err(Error::ChannelHasOtherPeer(label.to_owned())),
