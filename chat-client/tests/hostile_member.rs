@@ -7,7 +7,7 @@
 mod common;
 
 use bacap::{Geometry, StatefulWriter, WriteCap};
-use common::{connect, join, memory_store, settle, texts, Profile};
+use common::{connect, join, memory_store, problems, settle, texts, Profile};
 use groupchat::channel::{ChannelMessage, ChannelToken, SignedPleaseAdd};
 use groupchat::chat::CHANNEL_CTX;
 use groupchat::display_name::DisplayName;
@@ -29,15 +29,6 @@ async fn put(store: &dyn BoxStore, w: &mut StatefulWriter, bytes: &[u8]) {
     let sealed = seal_message(w, &plaintext, Geometry::default()).unwrap();
     store.write(&sealed).await.unwrap();
     w.advance().unwrap();
-}
-
-fn problems(ev: &[Event]) -> Vec<String> {
-    ev.iter()
-        .filter_map(|e| match e {
-            Event::Problem { error, .. } => Some(error.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

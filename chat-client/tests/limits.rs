@@ -6,22 +6,13 @@ mod common;
 
 use bacap::{Geometry, StatefulWriter, WriteCap};
 use chat_client::Client;
-use common::{connect, join, memory_store, settle, texts, Profile};
+use common::{connect, join, memory_store, problems, settle, texts, Profile};
 use groupchat::channel::ChannelToken;
 use groupchat::chat::CHANNEL_CTX;
 use groupchat::{Config, Event};
 use pigeonhole::stream::framing::indirection;
 use pigeonhole::transport::seal_message;
 use rand_core::OsRng;
-
-fn problems(ev: &[Event]) -> Vec<String> {
-    ev.iter()
-        .filter_map(|e| match e {
-            Event::Problem { error, .. } => Some(error.clone()),
-            _ => None,
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_poll_reads_a_bounded_number_of_boxes_of_a_flooding_stream() {

@@ -115,6 +115,16 @@ pub async fn pair(store: &Arc<dyn BoxStore>) -> (Profile, Profile, GroupId) {
     (pa, pb, group)
 }
 
+/// The errors of the `Problem` events among `ev`.
+pub fn problems(ev: &[Event]) -> Vec<String> {
+    ev.iter()
+        .filter_map(|e| match e {
+            Event::Problem { error, .. } => Some(error.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The texts of a history, in order, as `(sender name, text)`.
 pub fn texts(c: &Client, group: &GroupId) -> Vec<(String, String)> {
     c.history(group)
