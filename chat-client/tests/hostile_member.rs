@@ -230,3 +230,76 @@ async fn a_hostile_member_is_reported_and_the_others_carry_on() {
     settle(&mut bob).await;
     assert!(texts(&bob, &group).contains(&("alice".to_owned(), "carry on".to_owned())));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_flooding_a_who_reply_adds_no_more_than_the_cap() {
+    let store = memory_store();
+    let capped = Config {
+        max_group_members: 10,
+        ..Default::default()
+    };
+    let (pa, pb) = (Profile::new(), Profile::new());
+    let (mut alice, mut bob) = (pa.open(&store), pb.open_with(&store, capped));
+    let group = alice.create_group("g", "alice").unwrap();
+    connect(&mut alice, "bob", &mut bob, "alice");
+    join(&mut alice, "bob", &mut bob, group, "bob").await;
+
+    // The rogue joins through alice, as a real member.
+    let alice_token = alice.make_channel("rogue").unwrap();
+    let chan_cap = WriteCap::generate(&mut OsRng);
+    alice
+        .accept_channel("rogue", &ChannelToken::new(&chan_cap.read_cap()))
+        .unwrap();
+    let mut chan_w = StatefulWriter::new(chan_cap, CHANNEL_CTX);
+    let mut chan_r = StreamReader::new(alice_token.read_cap(), CHANNEL_CTX);
+    alice.invite(&group, "rogue").await.unwrap();
+    chan_r
+        .poll(&*common::transport(&store))
+        .await
+        .unwrap()
+        .unwrap();
+    let gcap = WriteCap::generate(&mut OsRng);
+    let pa_rogue = PleaseAdd::new(DisplayName::new("rogue").unwrap(), &gcap.read_cap());
+    let signed = SignedPleaseAdd::sign(group, &pa_rogue, &gcap);
+    put(
+        &*store,
+        &mut chan_w,
+        &ChannelMessage::SignedPleaseAdd(signed).to_cbor(),
+    )
+    .await;
+    alice.poll().await.unwrap();
+    alice.approve(&group, "rogue").await.unwrap();
+    settle(&mut bob).await;
+    assert_eq!(bob.group_info(&group).unwrap().members.len(), 3);
+
+    // A WHOREPLY listing 40 made-up members.
+    let fake: Vec<PleaseAdd> = (0..40)
+        .map(|i| {
+            PleaseAdd::new(
+                DisplayName::new(&format!("ghost{i}")).unwrap(),
+                &WriteCap::generate(&mut OsRng).read_cap(),
+            )
+        })
+        .collect();
+    let reply = GroupChatMessage::new(
+        MembershipHash([0; 32]),
+        Body::WhoReply(groupchat::messages::ReplyWho {
+            please_adds: fake,
+            roster: None,
+        }),
+    );
+    let gw = StatefulWriter::new(gcap, &group_ctx(&group));
+    let mut rogue_stream = pigeonhole::stream::StreamWriter::new(gw, Geometry::default());
+    rogue_stream
+        .send(&*common::transport(&store), &mut OsRng, &reply.to_cbor())
+        .await
+        .unwrap();
+    let ev = settle(&mut bob).await;
+    assert_eq!(bob.group_info(&group).unwrap().members.len(), 10, "capped");
+    let p: Vec<String> = problems(&ev)
+        .into_iter()
+        .filter(|p| p.contains("not added"))
+        .collect();
+    assert_eq!(p.len(), 1, "reported once: {ev:?}");
+    assert!(p[0].contains("33 more members not added"), "{p:?}");
+}

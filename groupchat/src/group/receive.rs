@@ -12,6 +12,7 @@ use pigeonhole::transport::BoxContent;
 
 use super::{group_ctx, Departure, Group, Standing};
 use crate::chat::Log;
+use crate::error::Error;
 use crate::events::Event;
 use crate::files;
 use crate::membership::MembershipHash;
@@ -168,7 +169,15 @@ impl Group {
             let known = self.members.contains_key(&member)
                 || self.departed.contains_key(&member)
                 || self.held.contains_key(&member);
-            if !known {
+            if !known && self.held.len() >= cx.max_members {
+                cx.log.problem(
+                    &sender.source,
+                    format!(
+                        "introduction of {name} dropped: {} newcomers already wait to be admitted",
+                        self.held.len()
+                    ),
+                );
+            } else if !known {
                 self.held.insert(member, (please_add, sender.id));
                 cx.log.event(Event::IntroductionHeld {
                     group: self.id,
@@ -215,6 +224,7 @@ impl Group {
         let entries = list.roster.as_deref();
         let mut listed = BTreeSet::new();
         let mut added = Vec::new();
+        let mut over = 0usize;
         for (i, please_add) in list.please_adds.iter().enumerate() {
             let entry = entries.and_then(|e| e.get(i));
             let id = match (entry, please_add.read_cap()) {
@@ -239,8 +249,16 @@ impl Group {
             ) {
                 Ok(Some(member)) => added.push((member, please_add.display_name.to_string())),
                 Ok(None) => {}
+                Err(Error::GroupFull(_)) => over += 1,
                 Err(e) => cx.log.problem(&sender.source, format!("who reply: {e}")),
             }
+        }
+        if over > 0 {
+            let full = Error::GroupFull(cx.max_members);
+            cx.log.problem(
+                &sender.source,
+                format!("who reply: {over} more members not added: {full}"),
+            );
         }
         let missing_there: Vec<MemberId> = self
             .members
