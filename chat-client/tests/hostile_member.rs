@@ -276,7 +276,7 @@ async fn a_member_flooding_a_who_reply_adds_no_more_than_the_cap() {
     let fake: Vec<PleaseAdd> = (0..40)
         .map(|i| {
             PleaseAdd::new(
-                DisplayName::new(&format!("ghost{i}")).unwrap(),
+                DisplayName::new(format!("ghost{i}")).unwrap(),
                 &WriteCap::generate(&mut OsRng).read_cap(),
             )
         })
