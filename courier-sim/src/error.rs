@@ -10,12 +10,12 @@ pub enum Error {
     #[error("either --data-dir or --ephemeral is required")]
     NoDataDir,
     /// The data directory could not be made.
-    #[error("creating data directory {}: {source}", path.display())]
+    #[error("creating data directory {}: {error}", path.display())]
     DataDir {
         /// The directory.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why: in the message, and not a source, so that a chain of causes says it once.
+        error: std::io::Error,
     },
     /// RocksDB could not open the data directory.
     #[error("opening RocksDB at {}: {message}", path.display())]
@@ -66,20 +66,20 @@ pub enum Error {
         replicas: usize,
     },
     /// A thread of the simulator could not start.
-    #[error("starting {what}: {source}")]
+    #[error("starting {what}: {error}")]
     Thread {
         /// Which thread.
         what: &'static str,
-        /// Why.
-        source: std::io::Error,
+        /// Why: in the message, and not a source, so that a chain of causes says it once.
+        error: std::io::Error,
     },
     /// The listening address could not be bound.
-    #[error("binding {addr}: {source}")]
+    #[error("binding {addr}: {error}")]
     Bind {
         /// The address.
         addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
+        /// Why: in the message, and not a source, so that a chain of causes says it once.
+        error: std::io::Error,
     },
     /// Serving failed.
     #[error("serving: {0}")]

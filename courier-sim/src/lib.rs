@@ -88,7 +88,7 @@ pub async fn serve(config: Config) -> Result<Server, Error> {
         .await
         .map_err(|e| Error::Thread {
             what: "opening storage",
-            source: std::io::Error::other(e),
+            error: std::io::Error::other(e),
         })??;
     let storage = Arc::new(storage);
     let metrics = Arc::new(Metrics::default());
@@ -116,9 +116,9 @@ pub async fn serve(config: Config) -> Result<Server, Error> {
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|source| Error::Bind {
+        .map_err(|error| Error::Bind {
             addr: config.listen,
-            source,
+            error,
         })?;
     let addr = listener.local_addr().map_err(Error::Serve)?;
     if !addr.ip().is_loopback() {

@@ -236,9 +236,9 @@ fn create_private_dir(dir: &Path) -> Result<(), Error> {
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(|source| Error::DataDir {
+    builder.create(dir).map_err(|error| Error::DataDir {
         path: dir.to_path_buf(),
-        source,
+        error,
     })
 }
 
@@ -425,9 +425,9 @@ impl Storage {
         write_opts_no_wait.set_no_slowdown(true);
         let db = Arc::new(db);
         Ok(Self {
-            _backlog: BacklogWatch::start(db.clone()).map_err(|source| Error::Thread {
+            _backlog: BacklogWatch::start(db.clone()).map_err(|error| Error::Thread {
                 what: "the thread that watches RocksDB's backlog",
-                source,
+                error,
             })?,
             db,
             replicas,

@@ -159,6 +159,7 @@ fn errors_stay_one_line_with_backtraces_on() {
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.starts_with(starts), "{err}");
         assert!(!err.contains("backtrace"), "{err}");
+        assert_eq!(err.matches("os error").count(), 1, "the cause once: {err}");
     }
     // An address that does not parse is a usage error: clap's, with no backtrace either.
     let run = run_with_backtraces("bacap-chat", &["courier", "--listen", "999.1.1.1:1"]);
