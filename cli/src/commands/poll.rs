@@ -75,7 +75,8 @@ pub fn watch(global: &Global, a: WatchArgs) -> anyhow::Result<ExitCode> {
                 }) => {
                     // A courier that went away may come back: say so and keep watching.
                     if let Err(e) = r {
-                        eprintln!("bacap-chat: {}", format!("{e:#}").replace('\n', " "));
+                        let line = format!("{e:#}").replace('\n', " ");
+                        eprintln!("bacap-chat: {}", crate::safe_text::safe(&line));
                     }
                     false
                 }
