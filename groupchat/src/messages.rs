@@ -254,7 +254,8 @@ impl FileType {
         }
     }
 
-    fn parse(s: &str) -> Result<Self, DecodeError> {
+    /// Parses [`FileType::as_str`].
+    pub fn parse(s: &str) -> Result<Self, DecodeError> {
         match s {
             "image" => Ok(FileType::Image),
             "sound" => Ok(FileType::Sound),

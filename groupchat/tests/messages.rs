@@ -430,3 +430,58 @@ fn lifecycle_fields_with_garbage_are_errors() {
         "{welcome:?}"
     );
 }
+
+#[test]
+fn decline_and_reject_with_garbage_are_errors() {
+    use ciborium::Value::{Bytes, Integer, Text};
+    let channel = |kind: &str, extra: Vec<(&str, ciborium::Value)>| {
+        let mut fields = vec![("version", Integer(1.into())), ("kind", Text(kind.into()))];
+        fields.extend(extra);
+        ChannelMessage::from_cbor(&cbor(map(fields)))
+    };
+    assert!(channel("decline", vec![]).is_err(), "no group ID");
+    assert!(channel("decline", vec![("group_id", Bytes(vec![1; 31]))]).is_err());
+    assert!(
+        channel("reject", vec![("group_id", Bytes(vec![1; 32]))]).is_err(),
+        "no reason"
+    );
+    assert!(matches!(
+        channel(
+            "reject",
+            vec![
+                ("group_id", Bytes(vec![1; 32])),
+                ("reason", Text("no".into()))
+            ]
+        ),
+        Ok(ChannelMessage::Reject(_, ref r)) if r == "no"
+    ));
+}
+
+#[test]
+fn stored_requests_with_garbage_are_errors() {
+    use groupchat::chat::Request;
+    use groupchat::records::{self, RequestRecord};
+    // A group ID of the wrong length inside a stored request.
+    let bad = cbor(map(vec![
+        ("v", ciborium::Value::Integer(1.into())),
+        ("queued_ms", ciborium::Value::Integer(0.into())),
+        (
+            "request",
+            map(vec![(
+                "Who",
+                map(vec![("group", ciborium::Value::Bytes(vec![0; 5]))]),
+            )]),
+        ),
+    ]));
+    assert!(records::decode::<RequestRecord>("queued request", &bad).is_err());
+    assert!(records::decode::<RequestRecord>("queued request", b"\xff\x00").is_err());
+    let good = RequestRecord {
+        v: 1,
+        queued_ms: 7,
+        request: Request::Who {
+            group: groupchat::channel::GroupId([3; 32]),
+        },
+    };
+    let back: RequestRecord = records::decode("queued request", &records::encode(&good)).unwrap();
+    assert_eq!(back.request, good.request);
+}

@@ -55,28 +55,31 @@ pub fn post(global: &Global, a: PostArgs) -> anyhow::Result<ExitCode> {
     )
 }
 
-/// `send-file GROUP PATH`
-pub fn send_file(global: &Global, a: SendFileArgs) -> anyhow::Result<ExitCode> {
-    let max = Config::default().max_file_len;
+/// The name and bytes of the file at `path` to send, if it is a file of at most `max` bytes.
+pub fn read_upload(path: &std::path::Path, max: usize) -> anyhow::Result<(String, Vec<u8>)> {
     let meta =
-        std::fs::metadata(&a.path).with_context(|| format!("cannot read {}", a.path.display()))?;
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if !meta.is_file() {
-        bail!("{} is not a file", a.path.display());
+        bail!("{} is not a file", path.display());
     }
     if meta.len() > max as u64 {
         bail!(
             "{} is too large: {} bytes, the most is {max}",
-            a.path.display(),
+            path.display(),
             meta.len()
         );
     }
-    let payload =
-        std::fs::read(&a.path).with_context(|| format!("cannot read {}", a.path.display()))?;
-    let basename = a
-        .path
+    let payload = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let basename = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "file".into());
+    Ok((basename, payload))
+}
+
+/// `send-file GROUP PATH`
+pub fn send_file(global: &Global, a: SendFileArgs) -> anyhow::Result<ExitCode> {
+    let (basename, payload) = read_upload(&a.path, Config::default().max_file_len)?;
     let filetype = match a.filetype.as_str() {
         "image" => FileType::Image,
         "sound" => FileType::Sound,

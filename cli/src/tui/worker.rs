@@ -83,8 +83,11 @@ impl Worker {
                     }
                 },
                 _ = tick.tick() => {
-                    self.poll().await;
-                    self.publish();
+                    // Reading every history again is the costly part of a snapshot: only
+                    // when the poll changed something.
+                    if self.poll().await {
+                        self.publish();
+                    }
                 }
             }
         }
@@ -101,20 +104,34 @@ impl Worker {
         let _ = self.out.send(Update::Snapshot(snap));
     }
 
-    async fn poll(&mut self) {
+    /// Polls; returns whether the screen has something new to show.
+    async fn poll(&mut self) -> bool {
         let started = Instant::now();
+        let before = (self.status.clone(), self.session.client.pending_count());
         match self.session.client.poll().await {
             Ok(events) => {
                 self.status.reachable = Some(true);
                 self.status.last_poll_ms = Some(started.elapsed().as_millis() as u64);
                 self.status.error = None;
                 self.events(&events);
+                !events.is_empty() || self.changed(before)
             }
             Err(e) => {
                 self.status.reachable = Some(false);
                 self.status.error = Some(one_line(&self.session.explain(e)));
+                self.changed(before)
             }
         }
+    }
+
+    /// Whether the courier's state or the outbox differ from `before` (the poll's duration
+    /// aside).
+    fn changed(&self, (status, outbox): (Status, usize)) -> bool {
+        let now = Status {
+            last_poll_ms: status.last_poll_ms,
+            ..self.status.clone()
+        };
+        now != status || self.session.client.pending_count() != outbox
     }
 
     /// Says what a poll found, beyond the messages the history shows.
@@ -318,19 +335,9 @@ impl Worker {
 
     /// Sends a file, showing its progress while the upload runs.
     async fn send_file(&mut self, id: GroupId, path: &str) -> anyhow::Result<()> {
-        let path = std::path::Path::new(path);
         let max = self.session.client.max_file_len();
-        let meta = std::fs::metadata(path)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        if !meta.is_file() || meta.len() > max as u64 {
-            anyhow::bail!("{} is not a file of at most {max} bytes", path.display());
-        }
-        let payload = std::fs::read(path)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "file".into());
+        let (name, payload) = crate::commands::post::read_upload(std::path::Path::new(path), max)?;
+        let len = payload.len();
         let total = groupchat::Config::boxes_for(
             groupchat::messages::FileUpload::message_len(&name, payload.len()),
             self.session.client.chat().geometry(),
@@ -360,7 +367,6 @@ impl Worker {
             .set_wait(chat_client::Wait::AtMost(crate::session::TRY));
         ticker.abort();
         let _ = self.out.send(Update::Upload(None));
-        let len = meta.len();
         self.sent(r, || Some(format!("sent {name} ({len} bytes)")));
         Ok(())
     }

@@ -282,14 +282,6 @@ fn parse_role(role: &str) -> Result<Role, Error> {
     Role::parse(role).map_err(|_| Error::NotAllowed("roles are owner, admin and member"))
 }
 
-fn parse_filetype(t: &str) -> FileType {
-    match t {
-        "image" => FileType::Image,
-        "sound" => FileType::Sound,
-        _ => FileType::Arbitrary,
-    }
-}
-
 impl Chat {
     /// Queues what the user asked: checked now (a mistake is an error at once), prepared now
     /// if its streams are free, else stored to prepare once the operations before it landed.
@@ -477,8 +469,14 @@ impl Chat {
             Request::Rotate { group } => {
                 self.live_group(group)?;
             }
-            Request::SendFile { group, payload, .. } => {
+            Request::SendFile {
+                group,
+                payload,
+                filetype,
+                ..
+            } => {
                 self.live_group(group)?;
+                FileType::parse(filetype)?;
                 let max = self.config.max_file_len;
                 if payload.len() > max {
                     return Err(Error::FileTooLarge {
@@ -505,31 +503,11 @@ impl Chat {
                     return Err(Error::NoInvitation(*group));
                 }
             }
-            Request::Reject { group, label, .. } => {
-                if !self
-                    .invitations
-                    .outbound
-                    .contains_key(&(*group, label.clone()))
-                {
-                    return Err(Error::NoJoinRequest {
-                        group: *group,
-                        channel: label.clone(),
-                    });
-                }
-            }
+            Request::Reject { group, label, .. } => self.check_invited(group, label)?,
             Request::AskRevise { group, label, .. } | Request::Approve { group, label } => {
                 self.live_group(group)?;
                 self.channels.open(label)?;
-                if !self
-                    .invitations
-                    .outbound
-                    .contains_key(&(*group, label.clone()))
-                {
-                    return Err(Error::NoJoinRequest {
-                        group: *group,
-                        channel: label.clone(),
-                    });
-                }
+                self.check_invited(group, label)?;
             }
             Request::Remove { group, member } => self.check_remove(group, member)?,
             Request::SetRole {
@@ -543,6 +521,22 @@ impl Chat {
             }
         }
         Ok(())
+    }
+
+    /// Whether we invited the peer of channel `label` to group `id`.
+    fn check_invited(&self, id: &GroupId, label: &str) -> Result<(), Error> {
+        if self
+            .invitations
+            .outbound
+            .contains_key(&(*id, label.to_owned()))
+        {
+            Ok(())
+        } else {
+            Err(Error::NoJoinRequest {
+                group: *id,
+                channel: label.to_owned(),
+            })
+        }
     }
 
     /// Prepares `r` into a pending operation, recorded as outbox entry `entry`.
@@ -564,7 +558,7 @@ impl Chat {
                 rng,
                 group,
                 basename,
-                parse_filetype(filetype),
+                FileType::parse(filetype)?,
                 payload.clone(),
             )?,
             Request::Who { group } => self.who(rng, group)?,
