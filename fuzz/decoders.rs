@@ -3,21 +3,30 @@
 //! (`testvectors/tests/fuzz_corpora.rs`) both include this file. Every decoder here takes
 //! outside bytes and must return an error, never panic.
 
+use bacap::BoxId;
+use courier_protocol::wire::{decode_reply, decode_request, Reply};
 use groupchat::channel::{ChannelMessage, ChannelToken};
+use groupchat::chat::Chat;
 use groupchat::messages::{decode_sealed_entries, GroupChatMessage, PleaseAdd, ReplyWho};
+use groupchat::{Config, HistoryEntry};
+use katzenpost_transport::{cbor, pki, wire as thin};
 use pigeonhole::copystream::Decoder;
 use pigeonhole::padding::{unpad, PaddedGeometry};
 use pigeonhole::stream::framing;
+use rand_chacha::rand_core::SeedableRng;
 
 /// What a target runs on one input.
 pub type Decode = fn(&[u8]);
 
 /// The targets, by name (the name of their corpus directory), with what they run.
-pub const TARGETS: [(&str, Decode); 4] = [
+pub const TARGETS: [(&str, Decode); 7] = [
     ("bacap_caps", bacap_caps),
     ("group_message", group_message),
     ("channel_message", channel_message),
     ("box_framing", box_framing),
+    ("courier_wire", courier_wire),
+    ("thin_client", thin_client),
+    ("stored_records", stored_records),
 ];
 
 /// BACAP capabilities: `ReadCap::from_bytes` and `WriteCap::from_bytes`.
@@ -59,4 +68,111 @@ pub fn box_framing(data: &[u8]) {
         }
     }
     let _ = copy.finish();
+}
+
+/// Courier protocol bodies: a request as the courier decodes it, and a reply as the client
+/// decodes it and then reads it as the answer to each kind of query.
+pub fn courier_wire(data: &[u8]) {
+    let _ = decode_request(data);
+    let Ok(reply) = decode_reply(data) else {
+        return;
+    };
+    let _ = reply.clone().into_write_outcome();
+    let _ = reply.clone().into_copy_status();
+    let _ = reply.clone().into_copy_status_query();
+    let asked = match &reply {
+        Reply::Read { results } => results.len(),
+        _ => 1,
+    };
+    // The number of boxes asked for, and one fewer: a reply of the wrong length.
+    for n in [asked, asked.saturating_sub(1)] {
+        let ids: Vec<BoxId> = (0..n).map(|i| BoxId::from_array([i as u8; 32])).collect();
+        let _ = reply.clone().into_read_outcomes(&ids);
+    }
+}
+
+/// Frames from the Katzenpost client daemon: the length prefix, the CBOR reader, a response,
+/// and a PKI document's courier.
+pub fn thin_client(data: &[u8]) {
+    if let Some(prefix) = data.get(..4) {
+        let _ = thin::frame_len(prefix.try_into().expect("four bytes"));
+    }
+    let _ = cbor::decode(data);
+    let _ = thin::decode_response(data);
+    let _ = pki::courier(data);
+}
+
+/// A profile's stored state as the client reads it from RocksDB: the input is a list of
+/// records, each `[key length: u8][key][value length: u16 LE][value]` (see [`records_input`]);
+/// `Chat::load` takes them, and what it loaded is then read the ways the client reads it.
+pub fn stored_records(data: &[u8]) {
+    let records = parse_records(data);
+    for (_, value) in &records {
+        let _ = HistoryEntry::decode(value);
+    }
+    let dir = std::path::Path::new("/nonexistent/fuzz-profile");
+    let Ok(mut chat) = Chat::load(
+        Config::default(),
+        bacap::Geometry::KATZENPOST,
+        dir,
+        records,
+        1,
+    ) else {
+        return;
+    };
+    for group in chat.groups() {
+        let _ = chat.group_info(&group.id);
+        let _ = chat.group_history_prefix(&group.id);
+    }
+    for (label, _) in chat.channels() {
+        let _ = chat.channel_token(&label);
+    }
+    let _ = chat.invitations();
+    let _ = chat.join_requests();
+    let _ = chat.outbox();
+    for id in chat.runnable() {
+        let _ = chat.operation(id);
+    }
+    let _ = chat.poll_reads();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(0);
+    let _ = chat.prepare_ready(&mut rng, 2);
+    let _ = chat.queue_owed(&mut rng, 3);
+    let _ = chat.expire_invitations(u64::MAX / 2);
+    let _ = chat.take_changes();
+}
+
+/// Splits a `stored_records` input into its records; a record cut short ends the list.
+pub fn parse_records(mut data: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    while let Some((&key_len, rest)) = data.split_first() {
+        let Some((key, rest)) = rest.split_at_checked(key_len as usize) else {
+            break;
+        };
+        let Some((len, rest)) = rest.split_at_checked(2) else {
+            break;
+        };
+        let len = u16::from_le_bytes([len[0], len[1]]) as usize;
+        let Some((value, rest)) = rest.split_at_checked(len) else {
+            break;
+        };
+        out.push((key.to_vec(), value.to_vec()));
+        data = rest;
+    }
+    out
+}
+
+/// A `stored_records` input holding `records` (a key of over 255 bytes or a value of over
+/// 65,535 is left out).
+pub fn records_input(records: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (key, value) in records {
+        let (Ok(key_len), Ok(len)) = (u8::try_from(key.len()), u16::try_from(value.len())) else {
+            continue;
+        };
+        out.push(key_len);
+        out.extend_from_slice(key);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(value);
+    }
+    out
 }

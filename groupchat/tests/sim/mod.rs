@@ -35,6 +35,8 @@ pub struct Member {
     /// Every reader state of a member's stream it ever stored (what a thief of its state at
     /// any time would hold).
     pub readers_ever: Vec<Vec<u8>>,
+    /// Every record it stores now, by key, as the client's database would hold them.
+    pub state: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 impl Member {
@@ -55,13 +57,15 @@ impl Member {
             events: Vec::new(),
             records: Vec::new(),
             readers_ever: Vec::new(),
+            state: Default::default(),
         }
     }
 
     /// Takes the core's changes as the client would store them, keeping the group records.
-    fn store(&mut self) {
+    pub fn store(&mut self) {
         let changes = self.chat.take_changes();
         for (k, v) in changes.puts {
+            self.state.insert(k.clone(), v.to_vec());
             if let Some(id) = k.strip_prefix(b"group/") {
                 let id = GroupId(id.try_into().unwrap());
                 let rec: GroupRecord = groupchat::records::decode("group", &v).unwrap();
@@ -73,6 +77,10 @@ impl Member {
                 self.records.retain(|(g, _)| *g != id);
                 self.records.push((id, rec));
             }
+        }
+        // The client applies a batch's deletes after its puts.
+        for k in &changes.deletes {
+            self.state.remove(k);
         }
     }
 
