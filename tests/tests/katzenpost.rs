@@ -85,7 +85,11 @@ fn chat(home: &Home, file: &[u8]) -> Figures {
         home.run(p, &["profile", "init", "--name", p]).ok();
     }
     connect(home, "alice", "bob");
-    let (created, _) = timed(home, "alice", &["group", "create", "friends"]);
+    let (created, _) = timed(
+        home,
+        "alice",
+        &["group", "create", "friends", "--history", "shared"],
+    );
     let gid = created[0]["group"].as_str().unwrap().to_owned();
     home.run("alice", &["invite", "friends", "bob"]).ok();
     poll_until(home, "bob", polls, |e| {
@@ -149,7 +153,8 @@ fn chat(home: &Home, file: &[u8]) -> Figures {
         ("carol".to_owned(), "hello both".to_owned()),
     ];
     want.sort();
-    // Carol, who joined later, reads the members' streams from their start too.
+    // Carol, who joined later, reads the members' streams from their start too: the group
+    // shares its history.
     for p in ["alice", "bob", "carol"] {
         let mut got = texts(home, p, "friends");
         got.sort();
