@@ -206,20 +206,7 @@ fn to_cbor<T: Serialize>(value: &T, size_hint: usize) -> Vec<u8> {
 fn from_cbor<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, String> {
     let mut scratch = [0u8; 4096];
     ciborium::de::from_reader_with_buffer(bytes, &mut scratch)
-        .map_err(|e| format!("malformed {what}: {}", describe_cbor_error(&e)))
-}
-
-/// What is wrong with bytes that do not decode, for people (ciborium's own `Display` is its
-/// `Debug` form, with the variant names of its enum).
-pub fn describe_cbor_error<T>(e: &ciborium::de::Error<T>) -> String {
-    use ciborium::de::Error;
-    let at = |offset: &Option<usize>| offset.map_or(String::new(), |o| format!(" at byte {o}"));
-    match e {
-        Error::Io(_) => "the body ends in the middle of a value".into(),
-        Error::Syntax(offset) => format!("not valid CBOR at byte {offset}"),
-        Error::Semantic(offset, message) => format!("{message}{}", at(offset)),
-        Error::RecursionLimitExceeded => "values nested too deeply".into(),
-    }
+        .map_err(|e| format!("malformed {what}: {}", pigeonhole::cbor::describe_error(&e)))
 }
 
 /// Encodes a query under `query_id`.
@@ -799,11 +786,11 @@ mod tests {
         let cases: [(&[u8], &str); 5] = [
             (
                 b"",
-                "malformed request: the body ends in the middle of a value",
+                "malformed request: the bytes end in the middle of a value",
             ),
             (
                 b"\xa1",
-                "malformed request: the body ends in the middle of a value",
+                "malformed request: the bytes end in the middle of a value",
             ),
             (b"\x1c", "malformed request: not valid CBOR at byte 0"),
             (&missing_op, "malformed request: missing field `op`"),

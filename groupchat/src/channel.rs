@@ -10,6 +10,7 @@ use core::fmt;
 use bacap::{ReadCap, Signature, WriteCap, READ_CAP_LEN};
 use blake2::digest::consts::U4;
 use blake2::{Blake2b, Digest};
+use pigeonhole::cbor::describe_error;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -331,8 +332,8 @@ impl ChannelMessage {
     /// Decodes [`ChannelMessage::to_cbor`].
     pub fn from_cbor(bytes: &[u8]) -> Result<Self, ChannelError> {
         let mut rest = bytes;
-        let w: ChannelWire =
-            ciborium::from_reader(&mut rest).map_err(|e| ChannelError::Malformed(e.to_string()))?;
+        let w: ChannelWire = ciborium::from_reader(&mut rest)
+            .map_err(|e| ChannelError::Malformed(describe_error(&e)))?;
         if !rest.is_empty() {
             return Err(ChannelError::Malformed(format!(
                 "{} bytes after the message",

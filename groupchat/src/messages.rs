@@ -8,6 +8,7 @@
 use core::fmt;
 
 use bacap::{ReadCap, READ_CAP_LEN};
+use pigeonhole::cbor::{describe_error, describe_value_error};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -82,7 +83,7 @@ fn cbor_encode<T: Serialize>(value: &T) -> Vec<u8> {
 fn cbor_decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, DecodeError> {
     let mut rest = bytes;
     let value: T =
-        ciborium::from_reader(&mut rest).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        ciborium::from_reader(&mut rest).map_err(|e| DecodeError::Malformed(describe_error(&e)))?;
     if !rest.is_empty() {
         return Err(DecodeError::Malformed(format!(
             "{} bytes after the message",
@@ -658,11 +659,11 @@ impl GroupChatMessage {
                 Ok(value) => out.push(
                     value
                         .deserialized::<MessageWire>()
-                        .map_err(|e| DecodeError::Malformed(e.to_string()))
+                        .map_err(|e| DecodeError::Malformed(describe_value_error(&e)))
                         .and_then(Self::from_wire),
                 ),
                 Err(e) => {
-                    out.push(Err(DecodeError::Malformed(e.to_string())));
+                    out.push(Err(DecodeError::Malformed(describe_error(&e))));
                     break;
                 }
             }
@@ -720,9 +721,9 @@ impl GroupChatMessage {
                     return Err(DecodeError::Unsupported("katzenqt's text REPLY_WHO"))
                 }
                 value => {
-                    let wire: ReplyWhoWire = value
-                        .deserialized()
-                        .map_err(|e| DecodeError::Malformed(format!("reply_who: {e}")))?;
+                    let wire: ReplyWhoWire = value.deserialized().map_err(|e| {
+                        DecodeError::Malformed(format!("reply_who: {}", describe_value_error(&e)))
+                    })?;
                     Body::WhoReply(ReplyWho::from_wire(wire)?)
                 }
             },

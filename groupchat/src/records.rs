@@ -8,6 +8,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use pigeonhole::cbor::describe_error;
+
 use crate::error::Error;
 
 /// The record format version.
@@ -24,7 +26,7 @@ pub fn encode<T: Serialize>(record: &T) -> Zeroizing<Vec<u8>> {
 pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, Error> {
     let mut rest = bytes;
     let value: T =
-        ciborium::from_reader(&mut rest).map_err(|e| Error::corrupt(what, e.to_string()))?;
+        ciborium::from_reader(&mut rest).map_err(|e| Error::corrupt(what, describe_error(&e)))?;
     if !rest.is_empty() {
         return Err(Error::corrupt(what, "trailing bytes"));
     }

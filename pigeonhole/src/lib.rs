@@ -13,10 +13,14 @@
 //!   does it here over any box store; a Katzenpost client daemon does it itself.
 //! - [`stream`]: messages. Framing (`F`, `C`, `I`), SingleMessage, AllOrNothing plans that can be
 //!   persisted and resumed, and a reader that yields whole messages, all over a transport.
+//!
+//! Beside them, [`cbor`] says what is wrong with CBOR that does not decode, for every crate
+//! above that decodes CBOR from outside.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cbor;
 pub mod copystream;
 pub mod padding;
 pub mod store;
