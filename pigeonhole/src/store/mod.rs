@@ -135,7 +135,7 @@ pub enum StoreError {
     #[error("storage not trusted: {0}")]
     Untrusted(String),
     /// The storage (or the client daemon in front of it) has no such operation.
-    #[error("not supported: {0}")]
+    #[error("not supported by storage: {0}")]
     Unsupported(String),
 }
 

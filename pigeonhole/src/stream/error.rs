@@ -50,8 +50,9 @@ pub enum PeerFault {
 /// transient.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StreamError {
-    /// The store did not answer as a store should (transient or refused).
-    #[error("storage: {0}")]
+    /// The store did not answer as a store should (transient or refused). Its message names
+    /// storage already.
+    #[error(transparent)]
     Store(#[from] StoreError),
     /// The box at the writer's next index already holds different content: another writer with
     /// the same cap, or a state restored from an old backup, wrote there.
