@@ -94,6 +94,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub body_timeout: u64,
 
+    /// Seconds a write of a reply may make no progress (the client stopped reading and the
+    /// socket's buffers are full); then the connection is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_timeout: u64,
+
     /// fsync the RocksDB write-ahead log on every committed write batch: acknowledged writes
     /// then survive power loss and kernel crashes, not only `kill -9`, at the cost of one fsync
     /// per write (milliseconds on most disks).
@@ -199,6 +205,7 @@ mod tests {
         assert_eq!(c.max_connections, 512);
         assert_eq!(c.header_timeout, 10);
         assert_eq!(c.body_timeout, 30);
+        assert_eq!(c.write_timeout, 30);
     }
 
     #[test]

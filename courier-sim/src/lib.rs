@@ -131,21 +131,19 @@ pub async fn serve(config: Config) -> Result<Server, Error> {
         let _ = stop.await;
     };
     let permits = Arc::new(Semaphore::new(config.max_connections as usize));
-    let header_timeout = Duration::from_secs(config.header_timeout);
+    let timeouts = connections::Timeouts {
+        header: Duration::from_secs(config.header_timeout),
+        write: Duration::from_secs(config.write_timeout),
+    };
     let task = match tls {
         Some(tls) => {
             let listener = tls::TlsListener::new(listener, tls, permits).map_err(Error::Serve)?;
-            tokio::spawn(connections::serve(
-                listener,
-                router,
-                header_timeout,
-                stopped,
-            ))
+            tokio::spawn(connections::serve(listener, router, timeouts, stopped))
         }
         None => tokio::spawn(connections::serve(
             connections::PlainListener::new(listener, permits),
             router,
-            header_timeout,
+            timeouts,
             stopped,
         )),
     };

@@ -1,15 +1,16 @@
-//! Clients that stall or send garbage: stalled connections are closed after their timeouts
-//! while other clients are still served, and a malformed body gets a refusal written for people.
+//! Clients that stall or send garbage: stalled connections (in their headers, in their body,
+//! or not reading their reply) are closed after their timeouts while other clients are still
+//! served, and a malformed body gets a refusal written for people.
 
 use std::time::{Duration, Instant};
 
-use bacap::BoxId;
-use courier_protocol::wire::{self, Reply};
+use bacap::{BoxId, WriteCap};
+use courier_protocol::wire::{self, Query, Reply};
 use courier_protocol::{HttpStore, RetryPolicy};
 use courier_sim::{serve, Config};
 use pigeonhole::store::{BoxStore, ReadOutcome};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// The start of a request whose headers never end.
 const PARTIAL_HEADERS: &[u8] = b"POST /v1/query HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-le";
@@ -40,15 +41,7 @@ async fn stalled_connections_are_closed_and_a_client_is_still_served() {
     }
 
     // A client arriving now is served once the stalled ones are gone.
-    let store = HttpStore::with_policy(
-        &server.url(),
-        RetryPolicy {
-            max_attempts: 1,
-            attempt_timeout: Duration::from_secs(60),
-            ..RetryPolicy::default()
-        },
-    )
-    .unwrap();
+    let store = one_attempt(&server);
     assert_eq!(
         store.read(&BoxId::from_array([1; 32])).await,
         Ok(ReadOutcome::NotFound)
@@ -69,6 +62,65 @@ async fn stalled_connections_are_closed_and_a_client_is_still_served() {
             assert!(answer.contains("did not arrive within 1 s"), "{answer}");
         }
     }
+    server.shutdown().await.unwrap();
+}
+
+fn one_attempt(server: &courier_sim::Server) -> HttpStore {
+    HttpStore::with_policy(
+        &server.url(),
+        RetryPolicy {
+            max_attempts: 1,
+            attempt_timeout: Duration::from_secs(60),
+            ..RetryPolicy::default()
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_its_reply_is_closed_after_the_write_timeout() {
+    let mut config = Config::ephemeral();
+    config.max_connections = 1;
+    config.write_timeout = 1;
+    let server = serve(config).await.unwrap();
+    let cap = WriteCap::generate(&mut rand_core::OsRng);
+    let sealed = pigeonhole_suite::seal(&cap, cap.first_index(), b"stall", b"read me often");
+    let store = one_attempt(&server);
+    store.write(&sealed).await.unwrap();
+    drop(store);
+
+    // One box read 4096 times: a reply of about 6.7 MB, more than the courier's send buffer
+    // (4 MiB at most here) and our tiny receive buffer hold together.
+    let body = wire::encode_request(&[7; 16], &Query::Read(vec![sealed.box_id; 4096]));
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket.connect(server.addr()).await.unwrap();
+    let head = format!(
+        "POST {} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/cbor\r\n\
+         content-length: {}\r\n\r\n",
+        wire::QUERY_PATH,
+        body.len()
+    );
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    stalled.write_all(&body).await.unwrap();
+    let start = Instant::now();
+
+    // The only connection the courier serves is the stalled one, until its write times out.
+    let store = one_attempt(&server);
+    assert!(matches!(
+        store.read(&sealed.box_id).await,
+        Ok(ReadOutcome::Found(_))
+    ));
+    let waited = start.elapsed();
+    assert!(waited >= Duration::from_secs(1), "served after {waited:?}");
+    assert!(waited < Duration::from_secs(20), "served after {waited:?}");
+
+    // The stalled client finds its connection closed with the reply cut short.
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(60), stalled.read_to_end(&mut got))
+        .await
+        .expect("the stalled connection was closed");
+    assert!(got.len() < 4096 * 1576, "{} bytes arrived", got.len());
     server.shutdown().await.unwrap();
 }
 
