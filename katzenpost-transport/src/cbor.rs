@@ -4,14 +4,19 @@
 //! Requests carry capabilities and plaintexts, so the writer appends to a buffer that is wiped
 //! when dropped, and the reader copies nothing: a byte string is a slice of the (wiped) frame.
 //! The reader takes definite lengths only (kpclientd, written in Go with fxamacker/cbor, sends
-//! nothing else), refuses nesting deeper than [`MAX_DEPTH`], and checks every length against
-//! the bytes left before it allocates, so no input can make it panic or allocate more than
-//! its own size.
+//! nothing else), refuses nesting deeper than [`MAX_DEPTH`], checks every length against the
+//! bytes left, and grows arrays and maps as their items arrive (an announced length only
+//! reserves [`PREALLOC`] slots), so no input can make it panic or allocate more than a small
+//! multiple of its own size.
 
 use zeroize::Zeroizing;
 
 /// How deeply arrays, maps and tags may nest.
 pub const MAX_DEPTH: usize = 32;
+
+/// The most slots an array's or map's announced length reserves before its items arrive: each
+/// of up to [`MAX_DEPTH`] nested containers may announce as many items as there are bytes left.
+pub const PREALLOC: usize = 16;
 
 /// Why bytes are not the CBOR this reader takes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -179,7 +184,7 @@ impl<'a> Reader<'a> {
             }
             4 => {
                 let n = self.length(initial, 1)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(n.min(PREALLOC));
                 for _ in 0..n {
                     items.push(self.item(depth + 1)?);
                 }
@@ -187,7 +192,7 @@ impl<'a> Reader<'a> {
             }
             5 => {
                 let n = self.length(initial, 2)?;
-                let mut entries = Vec::with_capacity(n);
+                let mut entries = Vec::with_capacity(n.min(PREALLOC));
                 for _ in 0..n {
                     let k = self.item(depth + 1)?;
                     let v = self.item(depth + 1)?;
