@@ -181,10 +181,10 @@ pub fn run(global: &Global, cmd: GroupCmd) -> anyhow::Result<ExitCode> {
                 s.done(
                     format!(
                         "{} ({}) waits to be admitted, introduced by {}: `bacap-chat admit {} {}`",
-                        crate::safe_text::safe(&h.name),
+                        safe(&h.name),
                         h.member.short(),
                         h.by.short(),
-                        info.name,
+                        safe(&info.name),
                         h.member.short()
                     ),
                     json!({
