@@ -7,9 +7,8 @@
 mod common;
 
 use bacap::{Geometry, StatefulWriter, WriteCap};
-use common::{connect, join, memory_store, problems, settle, texts, Profile};
-use groupchat::channel::{ChannelMessage, ChannelToken, SignedPleaseAdd};
-use groupchat::chat::CHANNEL_CTX;
+use common::{connect, hand_channel, join, memory_store, problems, settle, texts, Profile};
+use groupchat::channel::{ChannelMessage, SignedPleaseAdd};
 use groupchat::display_name::DisplayName;
 use groupchat::group::group_ctx;
 use groupchat::membership::MembershipHash;
@@ -18,7 +17,6 @@ use groupchat::Config;
 use groupchat::Event;
 use pigeonhole::store::BoxStore;
 use pigeonhole::stream::framing::{indirection, PREFIX_FINAL};
-use pigeonhole::stream::StreamReader;
 use pigeonhole::transport::seal_message;
 use rand_core::OsRng;
 
@@ -47,13 +45,7 @@ async fn a_hostile_member_is_reported_and_the_others_carry_on() {
     join(&mut alice, "bob", &mut bob, group, "bob").await;
 
     // The rogue's channel with alice.
-    let alice_token = alice.make_channel("rogue").unwrap();
-    let chan_cap = WriteCap::generate(&mut OsRng);
-    alice
-        .accept_channel("rogue", &ChannelToken::new(&chan_cap.read_cap()))
-        .unwrap();
-    let mut chan_w = StatefulWriter::new(chan_cap, CHANNEL_CTX);
-    let mut chan_r = StreamReader::new(alice_token.read_cap(), CHANNEL_CTX);
+    let (mut chan_w, mut chan_r) = hand_channel(&mut alice, "rogue");
     alice.invite(&group, "rogue").await.unwrap();
     assert!(matches!(
         ChannelMessage::from_cbor(
@@ -245,13 +237,7 @@ async fn a_member_flooding_a_who_reply_adds_no_more_than_the_cap() {
     join(&mut alice, "bob", &mut bob, group, "bob").await;
 
     // The rogue joins through alice, as a real member.
-    let alice_token = alice.make_channel("rogue").unwrap();
-    let chan_cap = WriteCap::generate(&mut OsRng);
-    alice
-        .accept_channel("rogue", &ChannelToken::new(&chan_cap.read_cap()))
-        .unwrap();
-    let mut chan_w = StatefulWriter::new(chan_cap, CHANNEL_CTX);
-    let mut chan_r = StreamReader::new(alice_token.read_cap(), CHANNEL_CTX);
+    let (mut chan_w, mut chan_r) = hand_channel(&mut alice, "rogue");
     alice.invite(&group, "rogue").await.unwrap();
     chan_r
         .poll(&*common::transport(&store))

@@ -7,9 +7,8 @@ use std::sync::Arc;
 
 use bacap::{StatefulWriter, WriteCap};
 use chat_client::ClientError;
-use common::{connect, join, memory_store, settle, texts, Profile};
-use groupchat::channel::{ChannelMessage, ChannelToken, SignedPleaseAdd};
-use groupchat::chat::CHANNEL_CTX;
+use common::{connect, hand_channel, join, memory_store, settle, texts, Profile};
+use groupchat::channel::{ChannelMessage, SignedPleaseAdd};
 use groupchat::display_name::DisplayName;
 use groupchat::group::group_ctx;
 use groupchat::membership::MembershipHash;
@@ -17,7 +16,6 @@ use groupchat::messages::{Body, GroupChatMessage, PleaseAdd, ReplyWho};
 use groupchat::roster::MemberId;
 use groupchat::Event;
 use pigeonhole::store::BoxStore;
-use pigeonhole::stream::StreamReader;
 use rand_core::OsRng;
 
 /// Counts `read_many` calls and the IDs asked for.
@@ -147,16 +145,8 @@ async fn who_resynchronises_a_view_that_lacks_a_member() {
     connect(&mut alice, "bob", &mut bob, "alice");
     join(&mut alice, "bob", &mut bob, group, "bob").await;
 
-    let alice_token = alice.make_channel("m").unwrap();
-    let chan = WriteCap::generate(&mut OsRng);
-    alice
-        .accept_channel("m", &ChannelToken::new(&chan.read_cap()))
-        .unwrap();
-    let mut chan_w = pigeonhole::stream::StreamWriter::new(
-        StatefulWriter::new(chan, CHANNEL_CTX),
-        bacap::Geometry::default(),
-    );
-    let mut chan_r = StreamReader::new(alice_token.read_cap(), CHANNEL_CTX);
+    let (chan_w, mut chan_r) = hand_channel(&mut alice, "m");
+    let mut chan_w = pigeonhole::stream::StreamWriter::new(chan_w, bacap::Geometry::default());
     alice.invite(&group, "m").await.unwrap();
     chan_r
         .poll(&*common::transport(&store))

@@ -5,13 +5,28 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bacap::Geometry;
+use bacap::{Geometry, StatefulWriter, WriteCap};
 use chat_client::Client;
 use groupchat::channel::{ChannelToken, GroupId};
+use groupchat::chat::CHANNEL_CTX;
 use groupchat::Config;
 use groupchat::Event;
 use pigeonhole::store::{BoxStore, MemoryStore};
+use pigeonhole::stream::StreamReader;
 use pigeonhole::transport::{Sealing, Transport};
+
+/// A channel from `c` (calling it `label`) to a peer the test drives by hand: the peer's
+/// writer on it and the peer's reader of `c`'s side.
+pub fn hand_channel(c: &mut Client, label: &str) -> (StatefulWriter, StreamReader) {
+    let theirs = c.make_channel(label).unwrap();
+    let cap = WriteCap::generate(&mut rand_core::OsRng);
+    c.accept_channel(label, &ChannelToken::new(&cap.read_cap()))
+        .unwrap();
+    (
+        StatefulWriter::new(cap, CHANNEL_CTX),
+        StreamReader::new(theirs.read_cap(), CHANNEL_CTX),
+    )
+}
 
 /// A store all profiles of a test share.
 pub fn memory_store() -> Arc<dyn BoxStore> {
